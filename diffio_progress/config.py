@@ -1,0 +1,86 @@
+"""Settings, read once from the environment into a frozen object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Environment variable names (the README's configuration table lists them all).
+GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
+FIRESTORE_EMULATOR_HOST = "FIRESTORE_EMULATOR_HOST"
+CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
+CORS_MAX_AGE_SECONDS = "CORS_MAX_AGE_SECONDS"
+FIRESTORE_TIMEOUT_SECONDS = "FIRESTORE_TIMEOUT_SECONDS"
+MAX_BODY_BYTES = "MAX_BODY_BYTES"
+API_KEY_CACHE_TTL_SECONDS = "API_KEY_CACHE_TTL_SECONDS"
+CLOUD_RUN_LOOKUP = "CLOUD_RUN_LOOKUP"
+CLOUD_RUN_DEADLINE_SECONDS = "CLOUD_RUN_DEADLINE_SECONDS"
+CLOUD_RUN_CACHE_TTL_SECONDS = "CLOUD_RUN_CACHE_TTL_SECONDS"
+CLOUD_RUN_EMULATOR_HOST = "CLOUD_RUN_EMULATOR_HOST"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the function can be configured with; defaults suit production."""
+
+    project: str | None = None
+    allowed_origins: tuple[str, ...] = ("*",)
+    cors_max_age: int = 3600
+    firestore_timeout: float = 5.0
+    max_body_bytes: int = 64 * 1024
+    api_key_cache_ttl: float = 0.0
+    cloud_run_lookup: bool = False
+    cloud_run_deadline: float = 2.0
+    cloud_run_cache_ttl: float = 5.0
+    cloud_run_emulator_host: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``).
+
+        Unset or empty variables take the defaults above. A value that does
+        not parse raises ``ValueError`` naming the variable, so a bad
+        deployment fails at its first request rather than misbehaving.
+        """
+        env = os.environ if environ is None else environ
+        origins = tuple(
+            o.strip() for o in env.get(CORS_ALLOWED_ORIGINS, "*").split(",") if o.strip()
+        )
+        return cls(
+            project=env.get(GOOGLE_CLOUD_PROJECT) or None,
+            allowed_origins=origins or ("*",),
+            cors_max_age=int(_number(env, CORS_MAX_AGE_SECONDS, cls.cors_max_age)),
+            firestore_timeout=_number(env, FIRESTORE_TIMEOUT_SECONDS, cls.firestore_timeout),
+            max_body_bytes=int(_number(env, MAX_BODY_BYTES, cls.max_body_bytes)),
+            api_key_cache_ttl=_number(env, API_KEY_CACHE_TTL_SECONDS, cls.api_key_cache_ttl),
+            cloud_run_lookup=_flag(env, CLOUD_RUN_LOOKUP),
+            cloud_run_deadline=_number(env, CLOUD_RUN_DEADLINE_SECONDS, cls.cloud_run_deadline),
+            cloud_run_cache_ttl=_number(env, CLOUD_RUN_CACHE_TTL_SECONDS, cls.cloud_run_cache_ttl),
+            cloud_run_emulator_host=env.get(CLOUD_RUN_EMULATOR_HOST) or None,
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0 or value != value:
+        raise ValueError(f"{name} must be zero or more, got {raw!r}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"{name} must be true or false, got {raw!r}")

@@ -1,0 +1,256 @@
+"""The shell: validate, authenticate, fetch, compose, respond; and log one line."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import flask
+
+from . import logs, paths
+from .auth import (
+    Caller,
+    authorize,
+    check_owner,
+    hash_api_key,
+    header_bytes,
+    invalid_key,
+    missing_key,
+)
+from .caches import LockedCache
+from .config import Settings
+from .errors import ApiError, StoreUnavailable
+from .progress import RESTORED_VIDEO, LiveLookup, compose, has_video, stage_names
+from .request import MAX_API_KEY_CHARS, ProgressQuery, check_method, extract_api_key, parse_body
+from .responses import error_response, json_response, preflight
+from .store import Document, FirestoreStore
+
+log = logging.getLogger(__name__)
+
+# Generations and projects never move or change media type: remember them.
+_ID_CACHE_SIZE = 100_000
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, "generation_not_found", "Generation not found")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ProgressHandler:
+    """Answers ``get_generation_progress`` requests; safe to share across threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: FirestoreStore,
+        live_lookup: LiveLookup | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.live_lookup = live_lookup
+        self.clock = clock
+        self._project_of: LockedCache[str, str] = LockedCache(_ID_CACHE_SIZE)
+        self._video: LockedCache[str, bool] = LockedCache(_ID_CACHE_SIZE)
+        # Runs the key read beside the collection-group query.
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="firestore")
+
+    # -- HTTP boundary ---------------------------------------------------
+
+    def __call__(self, request: flask.Request) -> flask.Response:
+        started = time.perf_counter()
+        origin = request.headers.get("Origin")
+        context: dict[str, Any] = {}
+        response = self._respond(request, origin, context)
+        logs.log_request(
+            method=request.method,
+            path=request.path,
+            status=response.status_code,
+            latency_seconds=time.perf_counter() - started,
+            user_agent=request.headers.get("User-Agent"),
+            remote_ip=request.remote_addr,
+            trace=logs.trace_fields(request.headers, self.settings.project),
+            context=context,
+        )
+        return response
+
+    def _respond(
+        self, request: flask.Request, origin: str | None, context: dict[str, Any]
+    ) -> flask.Response:
+        try:
+            if request.method == "OPTIONS":
+                return preflight(self.settings, origin)
+            check_method(request.method)
+            query = parse_body(self._read_body(request))
+            context["generationId"] = query.generation_id
+            body = self.progress(query, request.headers, context)
+            return json_response(self.settings, origin, 200, body)
+        except ApiError as error:
+            context["code"] = error.code
+            return error_response(self.settings, origin, error)
+        except StoreUnavailable:
+            context["code"] = "unavailable"
+            return error_response(
+                self.settings,
+                origin,
+                ApiError(
+                    503,
+                    "unavailable",
+                    "Service temporarily unavailable; retry shortly",
+                    {"Retry-After": "1"},
+                ),
+            )
+        except Exception:
+            # The stack trace goes to the log; the client learns nothing internal.
+            log.exception("unexpected error answering a progress request")
+            context["code"] = "internal_error"
+            return error_response(
+                self.settings, origin, ApiError(500, "internal_error", "Internal error")
+            )
+
+    def _read_body(self, request: flask.Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        too_large = ApiError(413, "body_too_large", f"Request body must be at most {limit} bytes")
+        if request.content_length is not None and request.content_length > limit:
+            raise too_large
+        raw = request.stream.read(limit + 1)
+        # functions-framework reads the whole body after we answer unless it
+        # finds it cached; caching what we read keeps a huge body out of memory.
+        request._cached_data = raw
+        if len(raw) > limit:
+            raise too_large
+        return raw
+
+    # -- the request, after parsing ---------------------------------------
+
+    def progress(
+        self, query: ProgressQuery, headers: Any, context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Authenticate, find the generation, check ownership, compose the body."""
+        context = {} if context is None else context
+        key = extract_api_key(headers)
+        if key is None:
+            raise missing_key()
+        if len(key) > MAX_API_KEY_CHARS:
+            raise invalid_key()
+        key_path = paths.api_key(hash_api_key(header_bytes(key)))
+        project_id = query.api_project_id or self._project_of.get(query.generation_id)
+        if project_id is None:
+            return self._progress_by_search(query.generation_id, key_path, context)
+        try:
+            return self._progress_in_project(query.generation_id, project_id, key_path, context)
+        except ApiError as error:
+            if error.code == "generation_not_found":
+                self._project_of.pop(query.generation_id)
+            raise
+
+    def _progress_in_project(
+        self,
+        generation_id: str,
+        project_id: str,
+        key_path: paths.DocPath,
+        context: dict[str, Any],
+    ) -> dict[str, Any]:
+        """One batched read: key, project, generation and the job documents."""
+        project_path = paths.project(project_id)
+        generation_path = paths.generation(project_id, generation_id)
+        stages = self._stages_to_read(project_id)
+        job_paths = {s: paths.job(project_id, generation_id, s) for s in stages}
+        docs = self.store.get_documents(
+            [key_path, project_path, generation_path, *job_paths.values()]
+        )
+        caller = self._authorize(docs[key_path], context)
+        project, generation = docs[project_path], docs[generation_path]
+        if project is None or generation is None:
+            raise _not_found()
+        check_owner(caller, project, generation)
+        jobs = {stage: docs[path] for stage, path in job_paths.items()}
+        return self._compose(generation_id, project_id, project, jobs)
+
+    def _progress_by_search(
+        self, generation_id: str, key_path: paths.DocPath, context: dict[str, Any]
+    ) -> dict[str, Any]:
+        """First poll without apiProjectId: key read beside the query, then one batch."""
+        key_read = self._pool.submit(self.store.get_documents, [key_path])
+        found = self.store.find_generations(generation_id)
+        caller = self._authorize(key_read.result()[key_path], context)
+        if not found:
+            raise _not_found()
+        # Ids are unique in practice; if not, prefer the caller's own generation.
+        match = next((g for g in found if g.data.get("userId") == caller.user_id), found[0])
+        project_path = paths.project(match.api_project_id)
+        stages = self._stages_to_read(match.api_project_id)
+        job_paths = {s: paths.job(match.api_project_id, generation_id, s) for s in stages}
+        docs = self.store.get_documents([project_path, *job_paths.values()])
+        project = docs[project_path]
+        if project is None:
+            raise _not_found()
+        check_owner(caller, project, match.data)
+        self._project_of.set(generation_id, match.api_project_id)
+        jobs = {stage: docs[path] for stage, path in job_paths.items()}
+        return self._compose(generation_id, match.api_project_id, project, jobs)
+
+    def _authorize(self, key_doc: Document | None, context: dict[str, Any]) -> Caller:
+        caller = authorize(key_doc, self.clock())
+        context.update(keyId=caller.key_id, userId=caller.user_id)
+        return caller
+
+    def _stages_to_read(self, project_id: str) -> tuple[str, ...]:
+        # Until we know the project's media type, read the video stage too.
+        known = self._video.get(project_id)
+        return stage_names(known is not False)
+
+    def _compose(
+        self,
+        generation_id: str,
+        project_id: str,
+        project: Document,
+        jobs: dict[str, Document | None],
+    ) -> dict[str, Any]:
+        video = has_video(project)
+        self._video.set(project_id, video)
+        if video and RESTORED_VIDEO not in jobs:
+            # Only if a project gained video after we cached it as audio.
+            path = paths.job(project_id, generation_id, RESTORED_VIDEO)
+            jobs[RESTORED_VIDEO] = self.store.get_documents([path])[path]
+        return compose(generation_id, project_id, project, jobs, self.live_lookup)
+
+
+_default: ProgressHandler | None = None
+_default_lock = threading.Lock()
+
+
+def default_handler(environ: Mapping[str, str] | None = None) -> ProgressHandler:
+    """The process-wide handler, built on first use from the environment."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = build_handler(Settings.from_env(environ))
+    return _default
+
+
+def build_handler(settings: Settings) -> ProgressHandler:
+    logs.configure()
+    store = FirestoreStore(settings.firestore_timeout, project=settings.project)
+    live_lookup: LiveLookup | None = None
+    if settings.cloud_run_lookup:
+        from .cloud_run import CloudRunLookup
+
+        live_lookup = CloudRunLookup.from_settings(settings)
+    return ProgressHandler(settings, store, live_lookup)
+
+
+def reset_default_handler() -> None:
+    """Forget the process-wide handler (tests change the environment between cases)."""
+    global _default
+    with _default_lock:
+        _default = None

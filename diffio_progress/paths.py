@@ -1,0 +1,47 @@
+"""Where each contract document lives, as path segments (never joined from raw input)."""
+
+from __future__ import annotations
+
+from .ids import is_document_id
+
+DocPath = tuple[str, ...]
+
+API_KEYS = "apiKeys"
+API_PROJECTS = "apiProjects"
+GENERATIONS = "generations"
+JOBS = "jobs"
+
+
+def _checked(*segments: str) -> DocPath:
+    # Defence in depth: request parsing already refused such ids.
+    for segment in segments:
+        if not is_document_id(segment):
+            raise ValueError("not a document id")
+    return segments
+
+
+def api_key(key_hash: str) -> DocPath:
+    return _checked(API_KEYS, key_hash)
+
+
+def project(api_project_id: str) -> DocPath:
+    return _checked(API_PROJECTS, api_project_id)
+
+
+def generation(api_project_id: str, generation_id: str) -> DocPath:
+    return _checked(API_PROJECTS, api_project_id, GENERATIONS, generation_id)
+
+
+def job(api_project_id: str, generation_id: str, stage: str) -> DocPath:
+    return _checked(API_PROJECTS, api_project_id, GENERATIONS, generation_id, JOBS, stage)
+
+
+def project_of_generation(path: DocPath) -> str | None:
+    """The project id of ``apiProjects/{p}/generations/{g}``, else ``None``.
+
+    The collection-group query matches every collection named
+    ``generations``; only ones under ``apiProjects`` belong to this contract.
+    """
+    if len(path) == 4 and path[0] == API_PROJECTS and path[2] == GENERATIONS:
+        return path[1]
+    return None

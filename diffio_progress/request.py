@@ -1,0 +1,111 @@
+"""Pure request parsing: body bytes into a query, headers into an API key."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .errors import ApiError
+from .ids import is_document_id
+
+ALLOWED_METHODS = ("POST", "OPTIONS")
+API_KEY_HEADERS = ("X-Api-Key", "Xi-Api-Key")
+# No real key is this long; refusing early keeps a huge header from costing a read.
+MAX_API_KEY_CHARS = 512
+
+
+class HeaderLookup(Protocol):
+    def get(self, key: str, /) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ProgressQuery:
+    """A validated request: ids that are safe to use as Firestore document ids."""
+
+    generation_id: str
+    api_project_id: str | None = None
+
+
+def check_method(method: str) -> None:
+    if method not in ALLOWED_METHODS:
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            "Method not allowed; use POST",
+            {"Allow": ", ".join(ALLOWED_METHODS)},
+        )
+
+
+def parse_body(raw: bytes) -> ProgressQuery:
+    """Validate the raw body; the Content-Type header is deliberately ignored."""
+    data = _load_json(raw)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_body", "Invalid JSON body: expected a JSON object")
+    generation_id = data.get("generationId")
+    if not isinstance(generation_id, str) or not generation_id:
+        raise ApiError(400, "generation_id_required", "generationId must be provided as a string")
+    if not is_document_id(generation_id):
+        raise ApiError(400, "invalid_generation_id", "generationId is not a valid id")
+    api_project_id = data.get("apiProjectId")
+    if "apiProjectId" in data:
+        if not isinstance(api_project_id, str):
+            raise ApiError(
+                400, "invalid_api_project_id", "apiProjectId must be a string when provided"
+            )
+        if not is_document_id(api_project_id):
+            raise ApiError(400, "invalid_api_project_id", "apiProjectId is not a valid id")
+    return ProgressQuery(generation_id, api_project_id)
+
+
+def extract_api_key(headers: HeaderLookup) -> str | None:
+    """The key from ``Authorization: Bearer``, else ``X-Api-Key``, else ``Xi-Api-Key``.
+
+    The scheme is case-insensitive. An ``Authorization`` header with another
+    scheme (Basic, say) is not a key, so the other headers are still tried.
+    """
+    authorization = (headers.get("Authorization") or "").strip()
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    for name in API_KEY_HEADERS:
+        value = (headers.get(name) or "").strip()
+        if value:
+            return value
+    return None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two generationIds in one body are ambiguous; proxies and we could disagree.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _load_json(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "Invalid JSON body: not UTF-8") from None
+    try:
+        return json.loads(
+            text.removeprefix("\ufeff"),
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_reject_constant,
+        )
+    except _DuplicateKey:
+        raise ApiError(400, "invalid_json", "Invalid JSON body: duplicate key") from None
+    # RecursionError is what deeply nested JSON raises; it is not a ValueError.
+    except (ValueError, RecursionError):
+        raise ApiError(400, "invalid_json", "Invalid JSON body") from None

@@ -1,0 +1,117 @@
+"""Firestore reads, and nothing else: plain dicts out, never SDK objects."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.api_core import exceptions as google_exceptions
+from google.api_core import retry as retries
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from . import paths
+from .errors import StoreUnavailable
+from .paths import DocPath
+
+log = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FoundGeneration:
+    api_project_id: str
+    generation_id: str
+    data: Document
+
+
+class FirestoreStore:
+    """Reads the contract's documents under one bounded deadline per call.
+
+    The client is created on first use (so importing needs no credentials)
+    and shared by all threads. After an outage the client is dropped, so the
+    next request dials afresh instead of waiting out gRPC's reconnect backoff.
+    """
+
+    def __init__(
+        self,
+        timeout: float,
+        client_factory: Callable[[], firestore.Client] | None = None,
+        project: str | None = None,
+    ) -> None:
+        self._timeout = timeout
+        self._factory = client_factory or (lambda: firestore.Client(project=project))
+        self._client: firestore.Client | None = None
+        self._lock = threading.Lock()
+        # Transient errors are retried briefly, but never past the deadline:
+        # the client's default would keep a poll waiting for a minute.
+        self._retry = retries.Retry(
+            predicate=retries.if_transient_error,
+            initial=0.05,
+            maximum=0.5,
+            multiplier=2,
+            timeout=timeout,
+        )
+
+    @property
+    def client(self) -> firestore.Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+                client = self._client
+        return client
+
+    def get_documents(self, doc_paths: Sequence[DocPath]) -> dict[DocPath, Document | None]:
+        """One batched read (BatchGetDocuments) of ``doc_paths``; missing ones map to None."""
+        client = self.client
+        refs = [client.document(*path) for path in doc_paths]
+        found: dict[DocPath, Document | None] = dict.fromkeys(doc_paths)
+        with self._guard(client):
+            for snapshot in client.get_all(refs, retry=self._retry, timeout=self._timeout):
+                if snapshot.exists:
+                    found[_path_of(snapshot)] = snapshot.to_dict() or {}
+        return found
+
+    def find_generations(self, generation_id: str, limit: int = 5) -> list[FoundGeneration]:
+        """Collection-group lookup of a generation by id, across all projects."""
+        client = self.client
+        query = (
+            client.collection_group(paths.GENERATIONS)
+            .where(filter=FieldFilter("generationId", "==", generation_id))
+            .limit(limit)
+        )
+        results = []
+        with self._guard(client):
+            snapshots = query.get(retry=self._retry, timeout=self._timeout)
+        for snapshot in snapshots:
+            project_id = paths.project_of_generation(_path_of(snapshot))
+            if project_id is None or snapshot.id != generation_id:
+                log.warning("ignoring a generations document outside the contract's layout")
+                continue
+            results.append(FoundGeneration(project_id, generation_id, snapshot.to_dict() or {}))
+        return results
+
+    @contextmanager
+    def _guard(self, client: firestore.Client) -> Iterator[None]:
+        """Turn any Firestore failure into ``StoreUnavailable``; log its type only."""
+        try:
+            yield
+        except (google_exceptions.GoogleAPIError, grpc.RpcError) as exc:
+            log.warning("Firestore unavailable: %s", type(exc).__name__)
+            with self._lock:
+                if self._client is client:
+                    self._client = None
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+
+def _path_of(snapshot: Any) -> DocPath:
+    # Document ids cannot contain "/", so the path string splits unambiguously.
+    return tuple(snapshot.reference.path.split("/"))
