@@ -53,7 +53,12 @@ class Seeder:
         return key
 
     def project(
-        self, api_project_id: str, user_id: str = "user-1", *, has_video: bool = False, **fields: Any
+        self,
+        api_project_id: str,
+        user_id: str = "user-1",
+        *,
+        has_video: bool = False,
+        **fields: Any,
     ) -> None:
         """apiProjects/{apiProjectId} (contract §2)."""
         doc: dict[str, Any] = {"userId": user_id, "hasVideo": has_video}
