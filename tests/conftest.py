@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -15,10 +16,32 @@ from google.cloud import firestore
 
 from diffio_progress import emulator
 from diffio_progress.handler import reset_default_handler
-from tests.seed import Seeder
+from diffio_progress.logs import LOGGER_NAME
+from tests import secrecy
+from tests.seed import MINTED_KEYS, Seeder
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PROJECT = "diffio-progress-test"
+
+
+@pytest.fixture(scope="session")
+def server_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where every served function writes its stdout and stderr."""
+    return tmp_path_factory.mktemp("server-logs")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_api_key_in_logs(server_log_dir: Path) -> Iterator[secrecy.LogCapture]:
+    """Capture every log of the run; at the end, fail if any minted API key appears in one."""
+    capture = secrecy.LogCapture()
+    loggers = [logging.getLogger(LOGGER_NAME), logging.getLogger()]
+    for logger in loggers:
+        logger.addHandler(capture)
+    yield capture
+    for logger in loggers:
+        logger.removeHandler(capture)
+    leaks = secrecy.find_leaks(MINTED_KEYS, [*capture.lines, *secrecy.read_logs(server_log_dir)])
+    assert not leaks, f"API keys appeared in the logs: {leaks}"
 
 
 @pytest.fixture(scope="session")
@@ -78,17 +101,17 @@ def client(app, db: firestore.Client):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def serve_function(
-    firestore_host: str,
-) -> Iterator[Callable[..., str]]:
+def serve_function(firestore_host: str, server_log_dir: Path) -> Iterator[Callable[..., str]]:
     """Start ``functions-framework`` serving main.py over HTTP; returns its base URL.
 
     Extra environment variables may be passed; every server is stopped after the test.
+    Its output goes to ``server_log_dir/<port>.log`` (scanned for API keys at session end).
     """
     servers: list[subprocess.Popen[bytes]] = []
 
     def start(**env: str) -> str:
         port = emulator.free_port()
+        log_file = (server_log_dir / f"{port}.log").open("ab")
         full_env = {
             **os.environ,
             "FIRESTORE_EMULATOR_HOST": firestore_host,
@@ -107,9 +130,10 @@ def serve_function(
             ],
             cwd=ROOT,
             env=full_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
+        log_file.close()  # the child holds its own descriptor
         servers.append(process)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30

@@ -16,9 +16,14 @@ from google.cloud import firestore
 
 STAGES = ("preProcessing", "inference", "restoredVideo")
 
+# Every key the tests mint; conftest asserts at session end that none reached a log.
+MINTED_KEYS: set[str] = set()
+
 
 def new_key() -> str:
-    return "diffio_test_" + secrets.token_urlsafe(32)
+    key = "diffio_test_" + secrets.token_urlsafe(32)
+    MINTED_KEYS.add(key)
+    return key
 
 
 def key_hash(key: str) -> str:
@@ -39,6 +44,7 @@ class Seeder:
     ) -> str:
         """apiKeys/{sha256(key)} (contract §1); returns the plaintext key."""
         key = key or new_key()
+        MINTED_KEYS.add(key)
         doc: dict[str, Any] = {
             "userId": user_id,
             "status": "active",
