@@ -142,12 +142,18 @@ class ProgressHandler:
         if len(key) > MAX_API_KEY_CHARS:
             raise invalid_key()
         key_path = paths.api_key(hash_api_key(header_bytes(key)))
-        project_id = query.api_project_id or self._project_of.get(query.generation_id)
-        if project_id is None:
+        if query.api_project_id is not None:
+            return self._progress_in_project(
+                query.generation_id, query.api_project_id, key_path, context
+            )
+        remembered = self._project_of.get(query.generation_id)
+        if remembered is None:
             return self._progress_by_search(query.generation_id, key_path, context)
         try:
-            return self._progress_in_project(query.generation_id, project_id, key_path, context)
+            return self._progress_in_project(query.generation_id, remembered, key_path, context)
         except ApiError as error:
+            # Only our own memory is forgotten: a client's wrong apiProjectId
+            # must not cost other pollers of this generation a new query.
             if error.code == "generation_not_found":
                 self._project_of.pop(query.generation_id)
             raise
@@ -172,6 +178,8 @@ class ProgressHandler:
         if project is None or generation is None:
             raise _not_found()
         check_owner(caller, project, generation)
+        # Found and owned: a later poll without apiProjectId needs no query.
+        self._project_of.set(generation_id, project_id)
         jobs = {stage: docs[path] for stage, path in job_paths.items()}
         return self._compose(generation_id, project_id, project, jobs)
 
