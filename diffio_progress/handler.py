@@ -246,9 +246,10 @@ def default_handler(environ: Mapping[str, str] | None = None) -> ProgressHandler
     return _default
 
 
-def build_handler(settings: Settings) -> ProgressHandler:
+def build_handler(settings: Settings, store: FirestoreStore | None = None) -> ProgressHandler:
+    """The handler as deployed; ``store`` replaces the default one (the benchmark counts RPCs)."""
     logs.configure()
-    store = FirestoreStore(settings.firestore_timeout, project=settings.project)
+    store = store or FirestoreStore(settings.firestore_timeout, project=settings.project)
     live_lookup: LiveLookup | None = None
     if settings.cloud_run_lookup:
         from .cloud_run import CloudRunLookup
