@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -161,3 +162,11 @@ class CountingClient(firestore.Client):
 def client_factory(counter: RpcCounter, project: str | None) -> Callable[[], firestore.Client]:
     """A ``FirestoreStore`` client factory whose clients count into ``counter``."""
     return lambda: CountingClient(counter, project=project)
+
+
+# Served functions under the benchmark answer their totals here (GET) instead of polling.
+COUNTS_PATH = "/_bench/rpc-counts"
+
+
+def counts_body(counter: RpcCounter) -> bytes:
+    return json.dumps(counter.snapshot(), sort_keys=True).encode()
