@@ -1,0 +1,123 @@
+"""Fuzzing from openapi.yaml: the served function never answers 5xx and always conforms."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.strategies import SearchStrategy
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.seed import Seeder
+
+ROOT = Path(__file__).resolve().parent.parent
+PATH = "/v1/get_generation_progress"
+SCHEMA = schemathesis.openapi.from_path(str(ROOT / "openapi.yaml"))
+POST = SCHEMA[PATH]["POST"]
+AUTH_HEADERS = {"authorization", "x-api-key", "xi-api-key"}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+# Bounded so the whole file stays well under CI's budget; each example is one local HTTP call.
+FUZZ = settings(
+    max_examples=60,
+    deadline=timedelta(seconds=5),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    database=None,
+)
+
+
+@dataclass
+class Target:
+    """The served function, a session reused for every call, and a valid seeded key."""
+
+    url: str
+    key: str
+    session: requests.Session
+
+    def call(self, case: Any, *, key: str | None = None) -> int:
+        if key is not None:
+            # The generated auth headers would only ever meet 401: replace them with a real key.
+            case.headers = {k: v for k, v in case.headers.items() if k.lower() not in AUTH_HEADERS}
+            case.headers["X-Api-Key"] = key
+        response = case.call(base_url=self.url, session=self.session, timeout=10)
+        case.validate_response(response, checks=CHECKS)
+        return int(response.status_code)
+
+
+@pytest.fixture
+def target(serve_function: Callable[..., str], seed: Seeder) -> Iterator[Target]:
+    # The request example of openapi.yaml names gen-123 in proj-123: make it real so the
+    # examples reach a 200; other generations give the fuzzer 403s and failed stages.
+    key = seed.world("proj-123", "gen-123", has_video=True)
+    seed.job("proj-123", "gen-123", "preProcessing", status="complete", jobId="job-pre")
+    seed.job("proj-123", "gen-123", "inference", status="failed", error="GPU lost", progress=7)
+    seed.world("proj-0", "0", user_id="someone-else")
+    with requests.Session() as session:
+        yield Target(serve_function(), key, session)
+
+
+def run_fuzz(strategy: SearchStrategy[Any], test: Callable[[Any], int]) -> Counter[int]:
+    """Run ``test`` on every generated case; return how often each status came back."""
+    statuses: Counter[int] = Counter()
+
+    @FUZZ
+    @given(case=strategy)
+    def fuzz(case: Any) -> None:
+        statuses[test(case)] += 1
+
+    fuzz()
+    return statuses
+
+
+def test_fuzzing_with_a_valid_key_reaches_past_auth(target: Target) -> None:
+    def with_key(case: Any) -> int:
+        return target.call(case, key=target.key)
+
+    valid = POST.as_strategy(GenerationMode.POSITIVE) | POST.as_strategy(
+        GenerationMode.POSITIVE, body={"generationId": "gen-123", "apiProjectId": "proj-123"}
+    )
+    statuses = run_fuzz(valid, with_key)
+    # Past auth: the seeded generation answers 200, random ids 404 (400 for ids > 1,500 bytes).
+    assert statuses[200] > 0 and statuses[404] > 0, statuses
+    assert set(statuses) <= {200, 400, 403, 404}, statuses
+
+    # Invalid bodies are refused (negative_data_rejection); a case whose only flaw was in the
+    # auth headers we replaced is valid again and may be answered like any other.
+    statuses = run_fuzz(POST.as_strategy(GenerationMode.NEGATIVE), with_key)
+    assert statuses[400] > 0, statuses
+    assert set(statuses) <= {200, 400, 403, 404}, statuses
+
+
+def test_fuzzing_with_generated_credentials_meets_401_or_400(target: Target) -> None:
+    strategy = POST.as_strategy(GenerationMode.POSITIVE) | POST.as_strategy(GenerationMode.NEGATIVE)
+    statuses = run_fuzz(strategy, target.call)
+    assert statuses[401] > 0, statuses
+    assert set(statuses) <= {400, 401}, statuses
+
+
+def test_other_methods_conform(target: Target) -> None:
+    for method in ("OPTIONS", "GET", "PUT", "PATCH", "DELETE"):
+        statuses = run_fuzz(SCHEMA[PATH][method].as_strategy(), target.call)
+        assert set(statuses) == ({204} if method == "OPTIONS" else {405}), (method, statuses)
