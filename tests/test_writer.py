@@ -1,0 +1,303 @@
+"""The worker-side writer on the emulator: the §4 document, monotonic progress, terminal safety."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from google.cloud import firestore
+from hypothesis import given
+from hypothesis import strategies as st
+
+from diffio_progress.writer import (
+    JOB_FIELDS,
+    Change,
+    Complete,
+    Fail,
+    Progress,
+    StageWriter,
+    Start,
+    next_document,
+)
+from tests.conftest import TEST_PROJECT
+from tests.seed import Seeder
+
+PROJECT, GENERATION = "proj-1", "gen-1"
+JOB_PATH = ("apiProjects", PROJECT, "generations", GENERATION, "jobs", "inference")
+
+
+def writer(db: firestore.Client, stage: str = "inference", **kwargs: Any) -> StageWriter:
+    return StageWriter(db, PROJECT, GENERATION, stage, **kwargs)
+
+
+def stored(db: firestore.Client, stage: str = "inference") -> dict[str, Any]:
+    snapshot = db.document("apiProjects", PROJECT, "generations", GENERATION, "jobs", stage).get()
+    assert snapshot.exists
+    return snapshot.to_dict() or {}
+
+
+def test_start_writes_exactly_the_contract_job_document(db: firestore.Client) -> None:
+    name = "projects/p/locations/us-central1/jobs/inference/executions/inference-abc"
+    before = datetime.now(UTC)
+
+    assert writer(db).start("inference-abc", execution_name=name, message="Loading model")
+
+    doc = stored(db)
+    assert set(doc) == {*JOB_FIELDS, "updatedAt"}
+    assert {k: v for k, v in doc.items() if k != "updatedAt"} == {
+        "jobId": "inference-abc",
+        "jobState": "RUNNING",
+        "status": "running",
+        "progress": 0,
+        "statusMessage": "Loading model",
+        "error": None,
+        "errorDetails": None,
+        "executionName": name,
+    }
+    # A server timestamp: the emulator's clock, not a value the worker sent.
+    assert isinstance(doc["updatedAt"], datetime)
+    assert (
+        before - timedelta(seconds=30)
+        < doc["updatedAt"]
+        < datetime.now(UTC) + timedelta(seconds=30)
+    )
+
+
+def test_progress_never_moves_backwards(db: firestore.Client) -> None:
+    w = writer(db)
+    w.start()
+    assert w.progress(60, "Processing audio")
+
+    assert w.progress(30, "stale") is False
+
+    doc = stored(db)
+    assert (doc["progress"], doc["statusMessage"]) == (60, "Processing audio")
+    assert w.progress(60, "Still processing")
+    assert stored(db)["statusMessage"] == "Still processing"
+
+
+@pytest.mark.parametrize("finish", ["complete", "fail"])
+def test_a_finished_stage_is_never_overwritten(db: firestore.Client, finish: str) -> None:
+    w = writer(db)
+    w.start()
+    w.progress(40)
+    if finish == "complete":
+        assert w.complete()
+    else:
+        assert w.fail("Inference failed", "CUDA out of memory")
+    final = stored(db)
+
+    assert w.progress(90, "late") is False
+    assert w.start(message="retry") is False
+    assert w.complete() is False
+    assert w.fail("late failure") is False
+    assert stored(db) == final
+
+
+def test_complete_and_fail_write_their_terminal_fields(db: firestore.Client) -> None:
+    pre, inference = writer(db, "preProcessing"), writer(db, "inference")
+    pre.start()
+    pre.complete()
+    inference.start("job-inf")
+    inference.progress(62, "Processing audio")
+    inference.fail("Inference failed", "Worker exited with code 137")
+
+    assert {k: stored(db, "preProcessing")[k] for k in ("status", "progress", "jobState")} == {
+        "status": "complete",
+        "progress": 100,
+        "jobState": "SUCCEEDED",
+    }
+    failed = stored(db)
+    assert {k: failed[k] for k in ("status", "progress", "jobState", "error", "errorDetails")} == {
+        "status": "failed",
+        "progress": 62,
+        "jobState": "FAILED",
+        "error": "Inference failed",
+        "errorDetails": "Worker exited with code 137",
+    }
+    assert failed["jobId"] == "job-inf"
+
+
+def test_a_late_queued_start_does_not_move_a_running_stage_back(db: firestore.Client) -> None:
+    w = writer(db)
+    w.start(message="Loading model")
+    w.progress(20)
+
+    w.start(job_state="PENDING", message="Queued")
+
+    doc = stored(db)
+    assert (doc["status"], doc["jobState"], doc["progress"]) == ("running", "RUNNING", 20)
+    assert doc["statusMessage"] == "Loading model"
+
+
+def test_fields_other_services_keep_on_the_job_document_survive(db: firestore.Client) -> None:
+    db.document("apiProjects", PROJECT, "generations", GENERATION, "jobs", "inference").set(
+        {"status": "pending", "progress": 0, "gpu": "l4"}
+    )
+    writer(db).progress(10)
+    assert stored(db)["gpu"] == "l4"
+
+
+@pytest.mark.parametrize("bad", [-1, 100.5, float("nan"), float("inf")])
+def test_progress_outside_0_to_100_is_a_worker_bug(db: firestore.Client, bad: float) -> None:
+    with pytest.raises(ValueError):
+        writer(db).progress(bad)
+
+
+def test_unknown_stage_is_refused(db: firestore.Client) -> None:
+    with pytest.raises(ValueError, match="stage must be one of"):
+        writer(db, "upload")
+
+
+def test_two_writers_racing_on_one_stage(firestore_host: str, db: firestore.Client) -> None:
+    """One worker reports 1..100 and completes; a duplicate sends stale values all along."""
+    fast = writer(firestore.Client(project=TEST_PROJECT), job_id="job-a")
+    late = writer(firestore.Client(project=TEST_PROJECT), job_id="job-b")
+    fast.start()
+    barrier = threading.Barrier(3)
+    done = threading.Event()
+    seen: list[tuple[str, float]] = []
+    late_results: list[tuple[bool, bool]] = []  # (fast had completed before, write applied)
+    completed = threading.Event()
+    errors: list[BaseException] = []
+
+    def run_fast() -> None:
+        barrier.wait()
+        for percent in range(1, 41):
+            fast.progress(percent * 2.5, f"step {percent}")
+        assert fast.complete()
+        completed.set()
+
+    def run_late() -> None:
+        barrier.wait()
+        for percent in range(60, 0, -1):
+            was_completed = completed.is_set()
+            late_results.append((was_completed, late.progress(percent, "late")))
+
+    def observe() -> None:
+        reader = firestore.Client(project=TEST_PROJECT)
+        barrier.wait()
+        while not done.is_set():
+            doc = reader.document(*JOB_PATH).get().to_dict() or {}
+            seen.append((doc["status"], doc["progress"]))
+
+    def guarded(target: Any) -> Any:
+        def run() -> None:
+            try:
+                target()
+            except BaseException as error:  # surfaced in the main thread below
+                errors.append(error)
+
+        return run
+
+    threads = [threading.Thread(target=guarded(t)) for t in (run_fast, run_late, observe)]
+    for thread in threads[:2]:
+        thread.start()
+    threads[2].start()
+    for thread in threads[:2]:
+        thread.join(120)
+    done.set()
+    threads[2].join(30)
+
+    assert not errors, errors
+    final = stored(db)
+    assert (final["status"], final["progress"], final["jobState"]) == ("complete", 100, "SUCCEEDED")
+    progresses = [progress for _, progress in seen]
+    assert progresses == sorted(progresses), "progress moved backwards"
+    statuses = [status for status, _ in seen]
+    if "complete" in statuses:
+        assert set(statuses[statuses.index("complete") :]) == {"complete"}
+    # Once the fast writer's complete() returned, every late write was refused.
+    assert all(applied is False for was_completed, applied in late_results if was_completed)
+
+
+def test_from_environment_names_the_cloud_run_execution(db: firestore.Client) -> None:
+    env = {
+        "CLOUD_RUN_JOB": "inference",
+        "CLOUD_RUN_EXECUTION": "inference-x7k2p",
+        "GOOGLE_CLOUD_PROJECT": "my-project",
+        "CLOUD_RUN_REGION": "europe-west1",
+    }
+    w = StageWriter.from_environment(PROJECT, GENERATION, "inference", db=db, environ=env)
+    w.start(message="Loading model")
+
+    doc = stored(db)
+    assert doc["jobId"] == "inference-x7k2p"
+    assert doc["executionName"] == (
+        "projects/my-project/locations/europe-west1/jobs/inference/executions/inference-x7k2p"
+    )
+
+
+def test_from_environment_asks_the_metadata_server_for_what_is_unset(
+    db: firestore.Client,
+) -> None:
+    env = {"CLOUD_RUN_JOB": "pre", "CLOUD_RUN_EXECUTION": "pre-1"}
+    answers = {"project/project-id": "proj-x", "instance/region": "projects/123/regions/asia-east1"}
+    w = StageWriter.from_environment(
+        PROJECT, GENERATION, "preProcessing", db=db, environ=env, metadata=answers.get
+    )
+    assert w.execution_name == "projects/proj-x/locations/asia-east1/jobs/pre/executions/pre-1"
+
+
+def test_from_environment_outside_cloud_run_leaves_execution_empty(db: firestore.Client) -> None:
+    w = StageWriter.from_environment(
+        PROJECT, GENERATION, "inference", db=db, environ={}, metadata=lambda path: None
+    )
+    assert (w.job_id, w.execution_name) == (None, None)
+
+
+def test_the_function_reports_what_the_writer_wrote(seed: Seeder, client: Any) -> None:
+    key = seed.world(PROJECT, GENERATION)
+    db = seed.db
+    writer(db, "preProcessing").complete()
+    inference = writer(db)
+    inference.start("job-cloud-run-gpu")
+    inference.progress(45, "Processing audio")
+
+    response = client.post(
+        "/v1/get_generation_progress",
+        json={"generationId": GENERATION, "apiProjectId": PROJECT},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "processing"
+    assert body["inference"] == {
+        "jobId": "job-cloud-run-gpu",
+        "jobState": "RUNNING",
+        "status": "running",
+        "progress": 45,
+        "statusMessage": "Processing audio",
+        "error": None,
+        "errorDetails": None,
+    }
+
+
+# -- the pure rule, over any sequence of updates -------------------------------------
+
+changes = st.one_of(
+    st.builds(Start, job_state=st.sampled_from(["PENDING", "RUNNING"]), message=st.text()),
+    st.builds(Progress, percent=st.floats(0, 100), message=st.none() | st.text(max_size=5)),
+    st.builds(Complete),
+    st.builds(Fail, error=st.text(min_size=1, max_size=5)),
+)
+
+
+@given(st.lists(changes, max_size=30))
+def test_any_sequence_keeps_progress_monotonic_and_terminal_final(
+    sequence: list[Change],
+) -> None:
+    doc: dict[str, Any] | None = None
+    for change in sequence:
+        after = next_document(doc, change)
+        if doc is not None and doc["status"] in ("complete", "failed"):
+            assert after is None
+        if after is None:
+            continue
+        if doc is not None:
+            assert after["progress"] >= doc["progress"]
+        assert set(after) == set(JOB_FIELDS)
+        doc = after
