@@ -90,7 +90,14 @@ class FirestoreStore:
         )
         results = []
         with self._guard(client):
-            snapshots = query.get(retry=self._retry, timeout=self._timeout)
+            try:
+                snapshots = query.get(retry=self._retry, timeout=self._timeout)
+            except google_exceptions.InvalidArgument:
+                # Firestore refuses to query for a value at its 1,500-byte index
+                # limit (a valid document id can be that long). That is the
+                # caller's input, not an outage: nothing can be found by it.
+                log.warning("generation id too large to query; treating it as not found")
+                return []
         for snapshot in snapshots:
             project_id = paths.project_of_generation(_path_of(snapshot))
             if project_id is None or snapshot.id != generation_id:
