@@ -59,6 +59,8 @@ class ProgressHandler:
         self.live_lookup = live_lookup
         self.clock = clock
         self._project_of: LockedCache[str, str] = LockedCache(_ID_CACHE_SIZE)
+        # Generations that a search found in exactly one project.
+        self._only_match: LockedCache[str, str] = LockedCache(_ID_CACHE_SIZE)
         self._video: LockedCache[str, bool] = LockedCache(_ID_CACHE_SIZE)
         # Runs the key read beside the collection-group query.
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="firestore")
@@ -120,6 +122,9 @@ class ProgressHandler:
         limit = self.settings.max_body_bytes
         too_large = ApiError(413, "body_too_large", f"Request body must be at most {limit} bytes")
         if request.content_length is not None and request.content_length > limit:
+            # Mark the body as read, or functions-framework reads all of it into memory
+            # before our 413 goes out (and waits for every byte a slow client trickles).
+            request._cached_data = b""
             raise too_large
         raw = request.stream.read(limit + 1)
         # functions-framework reads the whole body after we answer unless it
@@ -156,7 +161,13 @@ class ProgressHandler:
             # must not cost other pollers of this generation a new query.
             if error.code == "generation_not_found":
                 self._project_of.pop(query.generation_id)
-            raise
+                self._only_match.pop(query.generation_id)
+            # The memory is shared by all callers. Unless a search proved the id
+            # unique, another tenant may have a generation with the same id,
+            # and it must not hide the caller's own: search for it.
+            if error.code != "forbidden" or self._only_match.get(query.generation_id) == remembered:
+                raise
+        return self._progress_by_search(query.generation_id, key_path, context)
 
     def _progress_in_project(
         self,
@@ -192,6 +203,8 @@ class ProgressHandler:
         caller = self._authorize(key_read.result()[key_path], context)
         if not found:
             raise _not_found()
+        if len(found) == 1:
+            self._only_match.set(generation_id, found[0].api_project_id)
         # Ids are unique in practice; if not, prefer the caller's own generation.
         match = next((g for g in found if g.data.get("userId") == caller.user_id), found[0])
         project_path = paths.project(match.api_project_id)
