@@ -1,0 +1,148 @@
+"""Drive one generation through its stages with the writer, as real workers would."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from google.cloud import firestore
+
+from . import paths
+from .progress import AUDIO_STAGES, COMPLETE, FAILED, PRE_PROCESSING, VIDEO_STAGES
+from .writer import StageWriter
+
+# What each stage's worker says while it runs, in order.
+STEP_MESSAGES = {
+    "preProcessing": ("Downloading upload", "Decoding audio", "Normalising level", "Encoding MP3"),
+    "inference": ("Loading model", "Processing audio", "Restoring speech", "Writing output"),
+    "restoredVideo": ("Fetching restored audio", "Muxing video", "Encoding video", "Uploading"),
+}
+DEFAULT_ERROR = "Inference failed"
+DEFAULT_DETAILS = "Worker exited with code 137: out of memory while processing audio"
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast a simulated generation moves: ``steps`` updates a stage, ``step_seconds`` apart.
+
+    The default takes about 35 s for a video generation: slow enough to watch,
+    short enough to finish while you do.
+    """
+
+    step_seconds: float = 1.0
+    steps: int = 10
+    queued_seconds: float = 3.0
+
+    @classmethod
+    def fast(cls) -> Pace:
+        return cls(step_seconds=0.05, steps=4, queued_seconds=0.05)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Fail ``stage`` halfway through, with this error and details."""
+
+    stage: str
+    error: str = DEFAULT_ERROR
+    details: str | None = DEFAULT_DETAILS
+
+
+class Stopped(Exception):
+    """The simulation was asked to stop before it finished."""
+
+
+def simulate(
+    db: firestore.Client,
+    api_project_id: str,
+    generation_id: str,
+    *,
+    has_video: bool,
+    pace: Pace = Pace(),
+    failure: Failure | None = None,
+    stop: threading.Event | None = None,
+    on_change: Callable[[str, str], None] | None = None,
+) -> str:
+    """Run the generation's stages in order; returns ``complete`` or ``failed``.
+
+    Every stage is queued first, as a dispatcher would. When preprocessing
+    completes the project's ``audioOriginalMp3Ready`` is set, as the upload
+    service does. ``stop`` ends the run early by raising ``Stopped``.
+    """
+    stages = VIDEO_STAGES if has_video else AUDIO_STAGES
+    if failure is not None and failure.stage not in stages:
+        raise ValueError(f"{failure.stage} is not a stage of this generation")
+    stop = stop or threading.Event()
+    report = on_change or (lambda stage, status: None)
+    run_id = secrets.token_hex(3)
+    writers = {
+        stage: StageWriter(db, api_project_id, generation_id, stage, job_id=f"{stage}-{run_id}")
+        for stage in stages
+    }
+
+    def pause(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise Stopped
+
+    for writer in writers.values():
+        writer.start(job_state="PENDING", message="Queued")
+    pause(pace.queued_seconds)
+    for stage, writer in writers.items():
+        messages = STEP_MESSAGES[stage]
+        writer.start(message=messages[0])
+        report(stage, "running")
+        for step in range(1, pace.steps):
+            pause(pace.step_seconds)
+            if failure is not None and failure.stage == stage and step >= pace.steps // 2:
+                writer.fail(failure.error, failure.details)
+                report(stage, FAILED)
+                return FAILED
+            message = messages[step * len(messages) // pace.steps]
+            writer.progress(round(100 * step / pace.steps), message)
+        pause(pace.step_seconds)
+        writer.complete()
+        report(stage, COMPLETE)
+        if stage == PRE_PROCESSING:
+            db.document(*paths.project(api_project_id)).update({"audioOriginalMp3Ready": True})
+    return COMPLETE
+
+
+def new_generation_id() -> str:
+    return "gen-" + secrets.token_hex(4)
+
+
+def ensure_generation(
+    db: firestore.Client,
+    api_project_id: str,
+    generation_id: str,
+    *,
+    user_id: str,
+    has_video: bool,
+) -> tuple[str, bool]:
+    """Create the project (if missing) and generation documents (contract §2, §3).
+
+    Returns the owner and media type of the project as stored, which win over
+    the arguments for a project that already exists.
+    """
+    project_ref = db.document(*paths.project(api_project_id))
+    snapshot = project_ref.get()
+    if snapshot.exists:
+        project = snapshot.to_dict() or {}
+        user_id = str(project.get("userId") or user_id)
+        has_video = project.get("hasVideo") is True
+    else:
+        project_ref.set({"userId": user_id, "hasVideo": has_video})
+    generation_ref = db.document(*paths.generation(api_project_id, generation_id))
+    if not generation_ref.get().exists:
+        generation_ref.set(
+            {
+                "generationId": generation_id,
+                "apiProjectId": api_project_id,
+                "userId": user_id,
+                "modelKey": "diffio-4.6-flash",
+                "createdAt": firestore.SERVER_TIMESTAMP,
+                "updatedAt": firestore.SERVER_TIMESTAMP,
+            }
+        )
+    return user_id, has_video

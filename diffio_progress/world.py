@@ -1,0 +1,392 @@
+"""`run`: a live local world: emulator, demo data, the function, and a generation in motion."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, TextIO
+
+from google.cloud import firestore
+
+from . import emulator, keys, paths
+from .config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT
+from .connect import LOCAL_PROJECT, CliError, firestore_errors
+from .simulator import Pace, Stopped, new_generation_id, simulate
+from .watch import DEFAULT_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FIRESTORE_PORT = 8181
+DEFAULT_PORT = 8080
+HOST = "127.0.0.1"
+DEMO_USER = "demo-user"
+AUDIO_PROJECT = "demo-audio"
+VIDEO_PROJECT = "demo-video"
+
+
+class Shutdown(Exception):
+    """SIGTERM arrived: leave the same way as on Ctrl-C."""
+
+
+@dataclass(frozen=True)
+class WorldOptions:
+    port: int = DEFAULT_PORT
+    firestore_port: int | None = None
+    project: str = LOCAL_PROJECT
+    pace: Pace = Pace()
+
+
+def firestore_port_from_config(root: Path = ROOT) -> int:
+    """``emulators.firestore.port`` of firebase.json, the port firebase-tools would use too."""
+    try:
+        config = json.loads((root / "firebase.json").read_text())
+        return int(config["emulators"]["firestore"]["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_FIRESTORE_PORT
+
+
+def suggest_port(port: int) -> int:
+    """A free port near ``port`` (easy to type), else any free port."""
+    for candidate in range(port + 1, port + 50):
+        if candidate < 65536 and emulator.port_is_free(HOST, candidate):
+            return candidate
+    return emulator.free_port(HOST)
+
+
+def check_port(port: int, what: str, flag: str) -> None:
+    if not emulator.port_is_free(HOST, port):
+        raise CliError(
+            f"Port {port} ({what}) is busy; try another: "
+            f"python -m diffio_progress run {flag} {suggest_port(port)}"
+        )
+
+
+@dataclass(frozen=True)
+class Demo:
+    key: str
+    key_id: str
+    live_generation: str
+    live_project: str
+    generations: tuple[tuple[str, str, str], ...]  # (project, generation, state)
+
+
+def seed_demo(db: firestore.Client, now: datetime) -> Demo:
+    """One key, an audio and a video project, generations in every state, and a fresh one."""
+    minted = keys.create_key(db, user_id=DEMO_USER, now=now, label="demo key (run)")
+    # One batched commit: the emulator is slow per write while it warms up.
+    batch = db.batch()
+    job = _job_writer(db, batch)
+    batch.set(db.document(*paths.project(AUDIO_PROJECT)), {"userId": DEMO_USER, "hasVideo": False})
+    batch.set(db.document(*paths.project(VIDEO_PROJECT)), {"userId": DEMO_USER, "hasVideo": True})
+    live = new_generation_id()
+    generations = (
+        (AUDIO_PROJECT, "gen-audio-pending", "pending"),
+        (AUDIO_PROJECT, "gen-audio-complete", "complete"),
+        (AUDIO_PROJECT, "gen-audio-failed", "failed"),
+        (VIDEO_PROJECT, "gen-video-processing", "processing"),
+        (VIDEO_PROJECT, live, "live"),
+    )
+    for project, generation, _ in generations:
+        batch.set(
+            db.document(*paths.generation(project, generation)),
+            {
+                "generationId": generation,
+                "apiProjectId": project,
+                "userId": DEMO_USER,
+                "modelKey": "diffio-4.6-flash",
+                "createdAt": now,
+                "updatedAt": now,
+            },
+        )
+    done = {"status": "complete", "progress": 100, "jobState": "SUCCEEDED"}
+    job(AUDIO_PROJECT, "gen-audio-complete", "preProcessing", jobId="job-pre-1", **done)
+    job(AUDIO_PROJECT, "gen-audio-complete", "inference", jobId="job-inf-1", **done)
+    job(AUDIO_PROJECT, "gen-audio-failed", "preProcessing", jobId="job-pre-2", **done)
+    job(
+        AUDIO_PROJECT,
+        "gen-audio-failed",
+        "inference",
+        jobId="job-inf-2",
+        status="failed",
+        progress=62,
+        jobState="FAILED",
+        error="Inference failed",
+        errorDetails="Worker exited with code 137: out of memory while processing audio",
+    )
+    job(VIDEO_PROJECT, "gen-video-processing", "preProcessing", jobId="job-pre", **done)
+    job(
+        VIDEO_PROJECT,
+        "gen-video-processing",
+        "inference",
+        jobId="job-cloud-run-gpu",
+        status="running",
+        progress=45,
+        jobState="RUNNING",
+        statusMessage="Processing audio",
+    )
+    job(
+        VIDEO_PROJECT,
+        "gen-video-processing",
+        "restoredVideo",
+        jobId="job-restored",
+        status="pending",
+        progress=0,
+        jobState="PENDING",
+        statusMessage="Queued",
+    )
+    batch.commit()
+    return Demo(minted.key, minted.key_id, live, VIDEO_PROJECT, generations)
+
+
+def _job_writer(db: firestore.Client, batch: Any) -> Callable[..., None]:
+    def write(project: str, generation: str, stage: str, **fields: Any) -> None:
+        document: dict[str, Any] = dict.fromkeys(
+            ("jobId", "jobState", "statusMessage", "error", "errorDetails", "executionName")
+        )
+        document.update(fields, updatedAt=firestore.SERVER_TIMESTAMP)
+        batch.set(db.document(*paths.job(project, generation, stage)), document)
+
+    return write
+
+
+def start_function(port: int, env: dict[str, str], log: IO[str]) -> subprocess.Popen[bytes]:
+    """functions-framework serving main.py, in its own process group."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--target=get_generation_progress",
+            f"--source={ROOT / 'main.py'}",
+            f"--host={HOST}",
+            f"--port={port}",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_for_function(process: subprocess.Popen[bytes], url: str, log_path: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = Path(log_path).read_text(errors="replace").strip().splitlines()[-5:]
+            raise CliError("The function exited during start-up:\n" + "\n".join(tail))
+        try:
+            request = urllib.request.Request(url, method="OPTIONS")
+            with urllib.request.urlopen(request, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise CliError(f"The function did not answer at {url} within 60 s")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started with its own session, and everything in its group."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def python_command() -> str:
+    """How the user should call this Python: the venv's path when run from the clone."""
+    executable = Path(sys.executable)
+    if executable.is_relative_to(Path.cwd()):
+        return shlex.quote(os.path.relpath(executable))
+    return "python"
+
+
+def run(options: WorldOptions, out: TextIO) -> int:
+    """Start everything, print how to use it, wait for Ctrl-C or SIGTERM, stop everything."""
+    started = time.monotonic()
+    say = _printer(out)
+    reuse = os.environ.get(FIRESTORE_EMULATOR_HOST)
+    firestore_port = options.firestore_port or firestore_port_from_config()
+    _preflight(reuse, firestore_port, options.port)
+    stack = ExitStack()
+    previous = signal.signal(signal.SIGTERM, _on_term)
+    interrupted = False
+    try:
+        with firestore_errors(options.project):
+            _run(options, stack, say, started, reuse, firestore_port)
+    except (KeyboardInterrupt, Shutdown):
+        interrupted = True
+    finally:
+        # A second Ctrl-C must not cut the clean-up short and strand a process.
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            stack.close()
+        finally:
+            signal.signal(signal.SIGINT, previous_int)
+            signal.signal(signal.SIGTERM, previous)
+    if interrupted:
+        say("Stopped; nothing is left running.")
+    return 0
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    raise Shutdown
+
+
+def _preflight(reuse: str | None, firestore_port: int, port: int) -> None:
+    """Refuse early, before anything starts, in one line the user can act on."""
+    if reuse:
+        if not emulator.is_ready(reuse, timeout=2):
+            raise CliError(
+                f"FIRESTORE_EMULATOR_HOST={reuse} does not answer; start that emulator, "
+                "or unset the variable to let `run` start one."
+            )
+    elif not emulator.port_is_free(HOST, firestore_port):
+        if emulator.is_ready(f"{HOST}:{firestore_port}", timeout=1):
+            raise CliError(
+                f"Port {firestore_port} is busy: a Firestore emulator already runs there; reuse it "
+                f"with FIRESTORE_EMULATOR_HOST={HOST}:{firestore_port}, or pick another port: "
+                f"python -m diffio_progress run --firestore-port {suggest_port(firestore_port)}"
+            )
+        check_port(firestore_port, "Firestore emulator", "--firestore-port")
+    check_port(port, "function", "--port")
+
+
+def _run(
+    options: WorldOptions,
+    stack: ExitStack,
+    say: Callable[[str], None],
+    started: float,
+    reuse: str | None,
+    firestore_port: int,
+) -> None:
+    host_port = reuse or f"{HOST}:{firestore_port}"
+    env = {**os.environ, FIRESTORE_EMULATOR_HOST: host_port, GOOGLE_CLOUD_PROJECT: options.project}
+    # This process's own client (seeding, simulator) talks to the same emulator.
+    os.environ[FIRESTORE_EMULATOR_HOST] = host_port
+    url = f"http://{HOST}:{options.port}/v1/get_generation_progress"
+    log = stack.enter_context(
+        tempfile.NamedTemporaryFile("w", prefix="diffio-function-", suffix=".log")
+    )
+    # The function boots while the emulator starts: it connects on its first request.
+    function = start_function(options.port, env, log)
+    stack.callback(stop_process, function)
+    if reuse:
+        say(f"Using the Firestore emulator at {host_port} (FIRESTORE_EMULATOR_HOST).")
+    else:
+        say(f"Starting the Firestore emulator on {host_port} ...")
+        firestore_emulator = emulator.FirestoreEmulator(HOST, firestore_port)
+        # Registered before start(): Ctrl-C during start-up must stop it too.
+        stack.callback(firestore_emulator.stop)
+        try:
+            firestore_emulator.start()
+        except emulator.EmulatorNotFound as missing:
+            raise CliError(str(missing)) from None
+        except RuntimeError as failed:
+            raise CliError(str(failed).splitlines()[0]) from None
+    say(f"Seeding demo data and starting the function on {url} ...")
+    db = firestore.Client(project=options.project)
+    demo = seed_demo(db, datetime.now(UTC))
+    wait_for_function(function, url, log.name)
+
+    stop = threading.Event()
+    simulation = threading.Thread(
+        target=_simulate,
+        args=(db, demo, options.pace, stop, say),
+        name="simulator",
+        daemon=True,
+    )
+    stack.callback(simulation.join, 10)
+    stack.callback(stop.set)
+    simulation.start()
+
+    say(_instructions(demo, url, host_port, options.project, time.monotonic() - started))
+    while True:
+        if function.poll() is not None:
+            raise CliError(f"The function stopped unexpectedly (exit code {function.returncode})")
+        time.sleep(0.5)
+
+
+def _simulate(
+    db: firestore.Client, demo: Demo, pace: Pace, stop: threading.Event, say: Callable[[str], None]
+) -> None:
+    try:
+        status = simulate(
+            db, demo.live_project, demo.live_generation, has_video=True, pace=pace, stop=stop
+        )
+    except Stopped:
+        return
+    except Exception as error:  # the world stays up; the user learns why the bars froze
+        say(f"The simulator stopped: {type(error).__name__}: {error}")
+        return
+    say(f"Simulator: {demo.live_generation} is {status}. Ctrl-C stops everything.")
+
+
+def _instructions(demo: Demo, url: str, host_port: str, project: str, elapsed: float) -> str:
+    python = python_command()
+    body = json.dumps({"generationId": demo.live_generation, "apiProjectId": demo.live_project})
+    rows = "\n".join(
+        f"  {project_id:<11} {generation:<21} {state}"
+        for project_id, generation, state in demo.generations
+    )
+    env = f"FIRESTORE_EMULATOR_HOST={host_port} GOOGLE_CLOUD_PROJECT={project}"
+    watch = f"{python} -m diffio_progress watch {demo.live_generation}"
+    watch += f" --project-id {demo.live_project}"
+    if url != DEFAULT_URL:
+        watch += f" --url {url}"
+    curl = (
+        f'curl -X POST "{url}" -H "Authorization: Bearer $DIFFIO_API_KEY" '
+        f'-H "Content-Type: application/json" -d {shlex.quote(body)}'
+    )
+    return f"""
+Ready in {elapsed:.1f} s. Ctrl-C stops everything.
+
+API key for user {DEMO_USER} (keyId {demo.key_id}); shown once, stored only as its SHA-256:
+  export DIFFIO_API_KEY={demo.key}
+
+Demo generations (project, generation, state):
+{rows}
+The simulator is moving {demo.live_generation} from pending to complete now (about 35 s).
+
+In another terminal, after the export line above:
+  {curl}
+  {watch}
+
+Another live generation, a failing one, or a new key, against this emulator:
+  {env} {python} -m diffio_progress simulate --project-id {demo.live_project}
+  {env} {python} -m diffio_progress simulate --project-id {AUDIO_PROJECT} --fail-stage inference
+  {env} {python} -m diffio_progress create-key --user-id {DEMO_USER}
+"""
+
+
+def _printer(out: TextIO) -> Callable[[str], None]:
+    lock = threading.Lock()
+
+    def say(text: str) -> None:
+        with lock:
+            out.write(text + "\n")
+            out.flush()
+
+    return say
