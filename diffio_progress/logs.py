@@ -13,7 +13,7 @@ LOGGER_NAME = "diffio_progress"
 TRACE_KEY = "logging.googleapis.com/trace"
 SPAN_KEY = "logging.googleapis.com/spanId"
 
-_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?")
+_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d{1,20}))?")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
 request_log = logging.getLogger(f"{LOGGER_NAME}.request")
@@ -59,7 +59,10 @@ def trace_fields(headers: Any, project: str | None) -> dict[str, str]:
     cloud = _CLOUD_TRACE.match(headers.get("X-Cloud-Trace-Context") or "")
     parent = _TRACEPARENT.match((headers.get("traceparent") or "").strip().lower())
     if cloud:
-        trace_id, span_id = cloud.group(1).lower(), cloud.group(2)
+        # This header's span id is decimal; Cloud Logging wants 16 hex digits.
+        span = int(cloud.group(2)) if cloud.group(2) else None
+        trace_id = cloud.group(1).lower()
+        span_id = f"{span:016x}" if span is not None and 0 < span < 2**64 else None
     elif parent:
         trace_id, span_id = parent.group(1), parent.group(2)
     if trace_id is None:
