@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         port=args.port,
         firestore_port=args.firestore_port,
         project=args.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or LOCAL_PROJECT,
-        pace=Pace(step_seconds=args.step_seconds),
+        pace=Pace.scaled(args.step_seconds),
     )
     return run(options, out)
 
@@ -183,7 +183,7 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"{stage}: {status}\n")
             out.flush()
 
-        pace = Pace(step_seconds=args.step_seconds, steps=max(args.steps, 2))
+        pace = Pace.scaled(args.step_seconds, max(args.steps, 2))
         status = simulate(
             db,
             args.project_id,

@@ -36,8 +36,9 @@ class Pace:
     queued_seconds: float = 3.0
 
     @classmethod
-    def fast(cls) -> Pace:
-        return cls(step_seconds=0.05, steps=4, queued_seconds=0.05)
+    def scaled(cls, step_seconds: float, steps: int = 10) -> Pace:
+        """A pace whose queued wait scales with its steps (three steps' worth)."""
+        return cls(step_seconds=step_seconds, steps=steps, queued_seconds=3 * step_seconds)
 
 
 @dataclass(frozen=True)

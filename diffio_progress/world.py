@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -58,16 +59,31 @@ def firestore_port_from_config(root: Path = ROOT) -> int:
         return DEFAULT_FIRESTORE_PORT
 
 
+def can_listen(port: int) -> bool:
+    """Whether a server could listen on ``port`` now.
+
+    With SO_REUSEADDR, as the servers themselves bind: connections left in
+    TIME_WAIT by a world that just stopped do not make the port busy.
+    """
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
 def suggest_port(port: int) -> int:
     """A free port near ``port`` (easy to type), else any free port."""
     for candidate in range(port + 1, port + 50):
-        if candidate < 65536 and emulator.port_is_free(HOST, candidate):
+        if candidate < 65536 and can_listen(candidate):
             return candidate
     return emulator.free_port(HOST)
 
 
 def check_port(port: int, what: str, flag: str) -> None:
-    if not emulator.port_is_free(HOST, port):
+    if not can_listen(port):
         raise CliError(
             f"Port {port} ({what}) is busy; try another: "
             f"python -m diffio_progress run {flag} {suggest_port(port)}"
@@ -263,7 +279,7 @@ def _preflight(reuse: str | None, firestore_port: int, port: int) -> None:
                 f"FIRESTORE_EMULATOR_HOST={reuse} does not answer; start that emulator, "
                 "or unset the variable to let `run` start one."
             )
-    elif not emulator.port_is_free(HOST, firestore_port):
+    elif not can_listen(firestore_port):
         if emulator.is_ready(f"{HOST}:{firestore_port}", timeout=1):
             raise CliError(
                 f"Port {firestore_port} is busy: a Firestore emulator already runs there; reuse it "
