@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 # Generations and projects never move or change media type: remember them.
 _ID_CACHE_SIZE = 100_000
+# Usable key documents, each for at most settings.api_key_cache_ttl seconds.
+_KEY_CACHE_SIZE = 10_000
 
 
 def _not_found() -> ApiError:
@@ -42,6 +45,14 @@ def _not_found() -> ApiError:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class _ApiKey:
+    """The caller's key document: where it lives, and a recent copy if one is cached."""
+
+    path: paths.DocPath
+    cached: Document | None
 
 
 class ProgressHandler:
@@ -53,6 +64,7 @@ class ProgressHandler:
         store: FirestoreStore,
         live_lookup: LiveLookup | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -62,6 +74,10 @@ class ProgressHandler:
         # Generations that a search found in exactly one project.
         self._only_match: LockedCache[str, str] = LockedCache(_ID_CACHE_SIZE)
         self._video: LockedCache[str, bool] = LockedCache(_ID_CACHE_SIZE)
+        # Saves the key lookup in most polls' batch; a TTL of 0 turns it off.
+        self._keys: LockedCache[str, Document] = LockedCache(
+            _KEY_CACHE_SIZE, ttl=settings.api_key_cache_ttl, timer=monotonic
+        )
         # Runs the key read beside the collection-group query.
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="firestore")
 
@@ -146,16 +162,17 @@ class ProgressHandler:
             raise missing_key()
         if len(key) > MAX_API_KEY_CHARS:
             raise invalid_key()
-        key_path = paths.api_key(hash_api_key(header_bytes(key)))
+        key_hash = hash_api_key(header_bytes(key))
+        api_key = _ApiKey(paths.api_key(key_hash), self._keys.get(key_hash))
         if query.api_project_id is not None:
             return self._progress_in_project(
-                query.generation_id, query.api_project_id, key_path, context
+                query.generation_id, query.api_project_id, api_key, context
             )
         remembered = self._project_of.get(query.generation_id)
         if remembered is None:
-            return self._progress_by_search(query.generation_id, key_path, context)
+            return self._progress_by_search(query.generation_id, api_key, context)
         try:
-            return self._progress_in_project(query.generation_id, remembered, key_path, context)
+            return self._progress_in_project(query.generation_id, remembered, api_key, context)
         except ApiError as error:
             # Only our own memory is forgotten: a client's wrong apiProjectId
             # must not cost other pollers of this generation a new query.
@@ -167,24 +184,25 @@ class ProgressHandler:
             # and it must not hide the caller's own: search for it.
             if error.code != "forbidden" or self._only_match.get(query.generation_id) == remembered:
                 raise
-        return self._progress_by_search(query.generation_id, key_path, context)
+        return self._progress_by_search(query.generation_id, api_key, context)
 
     def _progress_in_project(
         self,
         generation_id: str,
         project_id: str,
-        key_path: paths.DocPath,
+        api_key: _ApiKey,
         context: dict[str, Any],
     ) -> dict[str, Any]:
-        """One batched read: key, project, generation and the job documents."""
+        """One batched read: key (unless cached), project, generation and the job documents."""
         project_path = paths.project(project_id)
         generation_path = paths.generation(project_id, generation_id)
         stages = self._stages_to_read(project_id)
         job_paths = {s: paths.job(project_id, generation_id, s) for s in stages}
-        docs = self.store.get_documents(
-            [key_path, project_path, generation_path, *job_paths.values()]
-        )
-        caller = self._authorize(docs[key_path], context)
+        wanted = [project_path, generation_path, *job_paths.values()]
+        if api_key.cached is None:
+            wanted.insert(0, api_key.path)
+        docs = self.store.get_documents(wanted)
+        caller = self._authorize(api_key, docs.get(api_key.path), context)
         project, generation = docs[project_path], docs[generation_path]
         if project is None or generation is None:
             raise _not_found()
@@ -195,12 +213,15 @@ class ProgressHandler:
         return self._compose(generation_id, project_id, project, jobs)
 
     def _progress_by_search(
-        self, generation_id: str, key_path: paths.DocPath, context: dict[str, Any]
+        self, generation_id: str, api_key: _ApiKey, context: dict[str, Any]
     ) -> dict[str, Any]:
         """First poll without apiProjectId: key read beside the query, then one batch."""
-        key_read = self._pool.submit(self.store.get_documents, [key_path])
+        key_read = None
+        if api_key.cached is None:
+            key_read = self._pool.submit(self.store.get_documents, [api_key.path])
         found = self.store.find_generations(generation_id)
-        caller = self._authorize(key_read.result()[key_path], context)
+        key_doc = key_read.result()[api_key.path] if key_read is not None else None
+        caller = self._authorize(api_key, key_doc, context)
         if not found:
             raise _not_found()
         if len(found) == 1:
@@ -219,8 +240,19 @@ class ProgressHandler:
         jobs = {stage: docs[path] for stage, path in job_paths.items()}
         return self._compose(generation_id, match.api_project_id, project, jobs)
 
-    def _authorize(self, key_doc: Document | None, context: dict[str, Any]) -> Caller:
+    def _authorize(
+        self, api_key: _ApiKey, read: Document | None, context: dict[str, Any]
+    ) -> Caller:
+        """Authorize from the cached key document, else from the one just read.
+
+        Expiry is checked against now on every poll, cached or not. Only a
+        fresh read (re)starts the TTL: refreshing it on use would keep a
+        revoked key working for as long as its owner kept polling.
+        """
+        key_doc = api_key.cached if api_key.cached is not None else read
         caller = authorize(key_doc, self.clock())
+        if api_key.cached is None and key_doc is not None:
+            self._keys.set(api_key.path[-1], key_doc)
         context.update(keyId=caller.key_id, userId=caller.user_id)
         return caller
 
