@@ -4,72 +4,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import flask
 import pytest
 from google.cloud import firestore
 
 from diffio_progress import paths
 from diffio_progress.config import Settings
-from diffio_progress.handler import ProgressHandler
-from diffio_progress.rpc_count import BATCH_GET, RUN_QUERY, RpcCounter, client_factory, reads
 from diffio_progress.store import FirestoreStore, FoundGeneration
 from tests.conftest import TEST_PROJECT
+from tests.counted import BATCH, QUERY, Counted, counted_handler
 from tests.seed import Seeder, key_hash
-
-BATCH = f"calls.{BATCH_GET}"
-QUERY = f"calls.{RUN_QUERY}"
-
-
-@dataclass
-class Poll:
-    status: int
-    body: dict[str, Any]
-    counts: dict[str, int]
-    requested: list[str]
-
-    @property
-    def reads(self) -> int:
-        return reads(self.counts)
-
-
-@dataclass
-class Counted:
-    """The real handler on a store whose gRPC channel counts every RPC."""
-
-    counter: RpcCounter
-    handler: ProgressHandler
-    app: flask.Flask
-
-    def poll(self, key: str, generation_id: str, project_id: str | None = None) -> Poll:
-        body: dict[str, str] = {"generationId": generation_id}
-        if project_id is not None:
-            body["apiProjectId"] = project_id
-        self.counter.reset()
-        response = self.app.test_client().post("/", json=body, headers={"X-Api-Key": key})
-        counts = self.counter.snapshot()
-        requested = self.counter.requested_documents()
-        return Poll(response.status_code, response.get_json(), counts, requested)
-
-
-def _serve(handler: ProgressHandler) -> flask.Flask:
-    app = flask.Flask("counted")
-    app.add_url_rule("/", view_func=lambda: handler(flask.request), methods=["POST"])
-    return app
-
-
-def _counted(store_class: type[FirestoreStore] = FirestoreStore) -> Counted:
-    counter = RpcCounter(record_documents=True)
-    store = store_class(5.0, client_factory(counter, TEST_PROJECT))
-    handler = ProgressHandler(Settings(project=TEST_PROJECT), store)
-    return Counted(counter, handler, _serve(handler))
 
 
 @pytest.fixture
 def counted(db: firestore.Client) -> Counted:
-    return _counted()
+    # No key cache here: every poll's batch includes the key (tests/test_key_cache.py).
+    return counted_handler(Settings(project=TEST_PROJECT, api_key_cache_ttl=0))
 
 
 def _job_docs(requested: Sequence[str], stage: str) -> list[str]:
@@ -184,7 +135,8 @@ def test_first_poll_without_project_id_reads_the_key_while_the_query_runs(
 ) -> None:
     key = seed.world("proj-a", "gen-a")
     _KeyReadMustOverlapQuery.key_read_started = threading.Event()
-    counted = _counted(_KeyReadMustOverlapQuery)
+    settings = Settings(project=TEST_PROJECT, api_key_cache_ttl=0)
+    counted = counted_handler(settings, _KeyReadMustOverlapQuery)
     assert counted.poll(key, "gen-a").status == 200
     assert _KeyReadMustOverlapQuery.overlapped
 
