@@ -1,0 +1,176 @@
+"""The official SDK (pip install diffio), unchanged, against the function served over HTTP."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import diffio
+import httpx
+import pytest
+from diffio import DiffioClient
+
+from tests.seed import Seeder, new_key
+
+
+@pytest.fixture
+def base_url(seed: Seeder, serve_function: Callable[..., str]) -> str:
+    """The function served by functions-framework, on the emptied test project."""
+    return serve_function()
+
+
+@pytest.fixture
+def sdk(seed: Seeder, base_url: str) -> Iterator[DiffioClient]:
+    key = seed.world("proj-1", "gen-1", has_video=True)
+    with DiffioClient(apiKey=key, baseUrl=f"{base_url}/v1") as client:
+        yield client
+
+
+def test_get_generation_progress_parses_every_field_and_errors_are_diffio_api_errors(
+    seed: Seeder, sdk: DiffioClient, base_url: str
+) -> None:
+    seed.job(
+        "proj-1",
+        "gen-1",
+        "preProcessing",
+        jobId="job-pre",
+        jobState="SUCCEEDED",
+        status="complete",
+        progress=100,
+    )
+    seed.job("proj-1", "gen-1", "inference", jobId="job-gpu", jobState="RUNNING",
+             status="running", progress=45, statusMessage="Processing audio")  # fmt: skip
+    for project_id in (None, "proj-1"):
+        progress = sdk.get_generation_progress(generationId="gen-1", apiProjectId=project_id)
+        assert (progress.generationId, progress.apiProjectId) == ("gen-1", "proj-1")
+        assert (progress.status, progress.hasVideo) == ("processing", True)
+        assert (progress.error, progress.errorDetails) == (None, None)
+        pre, inference, video = progress.preProcessing, progress.inference, progress.restoredVideo
+        assert (pre.jobId, pre.jobState, pre.status, pre.progress) == (
+            "job-pre", "SUCCEEDED", "complete", 100,
+        )  # fmt: skip
+        assert (inference.jobId, inference.status, inference.progress) == ("job-gpu", "running", 45)
+        assert inference.statusMessage == "Processing audio"
+        assert (video.jobId, video.jobState, video.status, video.progress) == (
+            None, None, "pending", 0,
+        )  # fmt: skip
+
+    # The SDK parses a 2xx only when its Content-Type is application/json (else
+    # it returns {}); the error message is read from the JSON "error" string.
+    url = f"{base_url}/v1/get_generation_progress"
+    for response in (
+        httpx.post(url, json={"generationId": "gen-1"}, headers={"X-Api-Key": sdk.apiKey}),
+        httpx.post(url, content=b"{", headers={"X-Api-Key": sdk.apiKey}),
+        httpx.get(url),
+    ):
+        assert response.headers["Content-Type"].startswith("application/json")
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert isinstance(response.json(), dict)
+
+    seed.world("proj-2", "gen-2", "user-2")
+    good = sdk.apiKey
+    not_owner = "API key does not own the project or generation"
+    cases: list[tuple[str, dict[str, Any], int, str]] = [
+        (new_key(), {"generationId": "gen-1"}, 401, "Invalid API key"),
+        (seed.api_key("user-1", status="revoked"), {"generationId": "gen-1"}, 403,
+         "API key is not active"),
+        (seed.api_key("user-1", permissions={"read": False}), {"generationId": "gen-1"}, 403,
+         "API key is missing read permission"),
+        (good, {"generationId": "gen-2"}, 403, not_owner),
+        (good, {"generationId": "gen-2", "apiProjectId": "proj-2"}, 403, not_owner),
+        (good, {"generationId": "nope"}, 404, "Generation not found"),
+        (good, {"generationId": "gen-1", "apiProjectId": "proj-2"}, 404, "Generation not found"),
+        (good, {"generationId": ""}, 400, "generationId must be provided as a string"),
+        (good, {"generationId": 123}, 400, "generationId must be provided as a string"),
+        (good, {"generationId": "gen-1", "apiProjectId": 5}, 400,
+         "apiProjectId must be a string when provided"),
+    ]  # fmt: skip
+    for key, arguments, status, message in cases:
+        with DiffioClient(apiKey=key, baseUrl=f"{base_url}/v1") as client:
+            with pytest.raises(diffio.DiffioApiError) as caught:
+                client.get_generation_progress(**arguments)
+        assert (caught.value.statusCode, caught.value.message) == (status, message), arguments
+        assert caught.value.responseBody["error"] == message
+
+
+def progress_line(progress: Any) -> str:
+    """The SDK's own showProgress line, rebuilt from a parsed response."""
+    stages = [("pre", progress.preProcessing), ("inf", progress.inference)]
+    if progress.restoredVideo is not None:
+        stages.append(("vid", progress.restoredVideo))
+    parts = ", ".join(f"{name}={stage.status}:{stage.progress}%" for name, stage in stages)
+    return f"{progress.status} ({parts})"
+
+
+def test_wait_for_generation_follows_the_stages_to_complete(
+    seed: Seeder, sdk: DiffioClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # (job documents to write, the line the SDK prints for the result)
+    states: list[tuple[dict[str, dict[str, Any]], str]] = [
+        ({}, "pending (pre=pending:0%, inf=pending:0%, vid=pending:0%)"),
+        ({"preProcessing": {"status": "running", "progress": 30}},
+         "processing (pre=running:30%, inf=pending:0%, vid=pending:0%)"),
+        ({"preProcessing": {"status": "complete"},
+          "inference": {"status": "running", "progress": 45, "statusMessage": "Processing audio"}},
+         "processing (pre=complete:100%, inf=running:45%, vid=pending:0%)"),
+        ({"inference": {"status": "complete", "progress": 100, "statusMessage": "Done"},
+          "restoredVideo": {"status": "running", "progress": 80}},
+         "processing (pre=complete:100%, inf=complete:100%, vid=running:80%)"),
+        ({"restoredVideo": {"status": "complete", "progress": 100}},
+         "complete (pre=complete:100%, inf=complete:100%, vid=complete:100%)"),
+    ]  # fmt: skip
+    seen: list[str] = []
+    observed = threading.Condition()
+
+    def on_progress(progress: Any) -> None:
+        with observed:
+            seen.append(progress_line(progress))
+            observed.notify_all()
+
+    def advance() -> None:
+        # Each state is written only once the SDK has seen the one before, so
+        # every state is observed whatever the machine's speed.
+        for (_, before), (jobs, _) in zip(states, states[1:], strict=False):
+            with observed:
+                if not observed.wait_for(lambda b=before: b in seen, timeout=20):
+                    return
+            batch = seed.db.batch()
+            for stage, fields in jobs.items():
+                path = ("apiProjects", "proj-1", "generations", "gen-1", "jobs", stage)
+                batch.set(seed.db.document(*path), {"updatedAt": datetime.now(UTC), **fields})
+            batch.commit()  # all stages of a state at once: no half-written state is polled
+
+    writer = threading.Thread(target=advance, daemon=True)
+    writer.start()
+    result = sdk.wait_for_generation(
+        generationId="gen-1",
+        showProgress=True,
+        onProgress=on_progress,
+        pollInterval=0.2,
+        timeout=30,
+    )
+    writer.join(timeout=5)
+    assert result.status == "complete"
+    assert (result.generationId, result.apiProjectId, result.hasVideo) == ("gen-1", "proj-1", True)
+    assert [result.preProcessing.progress, result.inference.progress] == [100, 100]
+    assert result.inference.statusMessage == "Done"
+    assert result.restoredVideo.status == "complete"
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    distinct = [line for i, line in enumerate(lines) if i == 0 or line != lines[i - 1]]
+    assert distinct == [line for _, line in states]
+
+    # A failed generation ends the wait with a RuntimeError naming the error.
+    seed.generation("proj-1", "gen-2", "user-1")
+    seed.job("proj-1", "gen-2", "preProcessing", status="complete")
+    seed.job("proj-1", "gen-2", "inference", status="failed", error="GPU out of memory",
+             errorDetails="CUDA error: out of memory")  # fmt: skip
+    for project_id in ("proj-1", None):
+        with pytest.raises(RuntimeError) as caught:
+            sdk.wait_for_generation(generationId="gen-2", apiProjectId=project_id,
+                                    pollInterval=0.2, timeout=30)  # fmt: skip
+        message = str(caught.value)
+        assert "inference=failed" in message
+        assert "error=GPU out of memory" in message
+        assert "details=CUDA error: out of memory" in message
