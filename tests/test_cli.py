@@ -55,22 +55,29 @@ def test_the_entry_point_lists_every_command() -> None:
     assert all(command in result.stdout for command in COMMANDS)
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["create-key", "--user-id", "u"],
-        ["revoke-key", "--key-id", "key_1"],
-        ["simulate", "--project-id", "p"],
-    ],
-)
-def test_a_stopped_emulator_is_one_clear_line(args: list[str]) -> None:
+def test_a_stopped_emulator_is_one_clear_line_without_a_traceback() -> None:
     host = f"127.0.0.1:{free_port()}"
-    result = cli(*args, env={**without_firestore_env(), "FIRESTORE_EMULATOR_HOST": host})
+    env = {**without_firestore_env(), "FIRESTORE_EMULATOR_HOST": host}
+    result = cli("create-key", "--user-id", "u", env=env)
 
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
     assert f"Firestore emulator at {host}" in result.stderr and "not running" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["revoke-key", "--key-id", "key_1"], ["simulate", "--project-id", "p"]]
+)
+def test_every_firestore_command_checks_the_emulator_first(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", host)
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and f"Firestore emulator at {host}" in captured.err
 
 
 def test_no_firestore_configured_is_one_clear_line(

@@ -106,36 +106,26 @@ def test_watch_draws_a_bar_per_stage(
     assert out.count("100%") == 2
 
 
-@pytest.mark.parametrize(
-    ("case", "status"),
-    [("wrong key", "401"), ("other user's key", "403"), ("unknown generation", "404")],
-)
 def test_refusals_are_one_clear_line(
-    seed: Seeder,
-    url: str,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    case: str,
-    status: str,
+    seed: Seeder, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key = seed.world("proj-a", "gen-a")
-    generation = "gen-a"
-    if case == "wrong key":
-        key = "diffio_test_" + "x" * 43
-    elif case == "other user's key":
-        key = seed.api_key("user-2")
-    else:
-        generation = "gen-missing"
-    monkeypatch.setenv("DIFFIO_API_KEY", key)
+    owner_key = seed.world("proj-a", "gen-a")
+    cases = [
+        ("401", "diffio_test_" + "x" * 43, "gen-a"),
+        ("403", seed.api_key("user-2"), "gen-a"),
+        ("404", owner_key, "gen-missing"),
+    ]
+    for status, key, generation in cases:
+        monkeypatch.setenv("DIFFIO_API_KEY", key)
 
-    code = main(["watch", generation, "--url", url, "--json"])
+        code = main(["watch", generation, "--url", url, "--json"])
 
-    captured = capsys.readouterr()
-    assert code == 2
-    assert captured.out == ""
-    assert captured.err.count("\n") == 1
-    assert captured.err.startswith(f"error: {status} ")
-    assert key not in captured.err
+        captured = capsys.readouterr()
+        assert code == 2, status
+        assert captured.out == ""
+        assert captured.err.count("\n") == 1
+        assert captured.err.startswith(f"error: {status} "), captured.err
+        assert key not in captured.err
 
 
 class FlakyServer:
