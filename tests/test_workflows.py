@@ -1,0 +1,135 @@
+"""The GitHub workflows are valid, test what the README says, and deploy only the runtime."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def check_workflows(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with the GitHub workflow schema it ships (no network needed)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            *map(str, paths),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def load(name: str) -> dict[Any, Any]:
+    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    assert isinstance(data, dict)
+    # YAML 1.1 reads the bare key `on` as True.
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def steps(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
+
+
+def step_using(workflow: dict[Any, Any], action: str) -> dict[str, Any]:
+    found = [s for s in steps(workflow) if s.get("uses", "").split("@")[0] == action]
+    assert len(found) == 1, (action, found)
+    return found[0]
+
+
+def commands(workflow: dict[Any, Any]) -> str:
+    return "\n".join(s.get("run", "") for s in steps(workflow))
+
+
+def test_both_workflows_match_the_github_workflow_schema() -> None:
+    result = check_workflows(WORKFLOWS / "test.yml", WORKFLOWS / "deploy.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    # A job without runs-on, and a step that both uses an action and runs a command.
+    broken.write_text(
+        "on: push\njobs:\n  test:\n    steps:\n      - uses: actions/checkout@v4\n"
+        "        run: make test\n"
+    )
+    result = check_workflows(broken)
+    assert result.returncode == 1, result.stdout
+    assert "broken.yml" in result.stdout + result.stderr
+
+
+def test_ci_sets_up_python_java_and_the_emulator_then_runs_the_readme_test_command() -> None:
+    workflow = load("test.yml")
+    readme = (ROOT / "README.md").read_text()
+    test_command = re.search(r"^(make test)\b", readme, re.MULTILINE)
+    assert test_command, "the README names its test command"
+    assert re.search(rf"^{test_command.group(1)}$", commands(workflow), re.MULTILINE)
+    step_using(workflow, "actions/checkout")
+    step_using(workflow, "actions/setup-python")
+    assert str(step_using(workflow, "actions/setup-java")["with"]["java-version"]) == "17"
+    gcloud = step_using(workflow, "google-github-actions/setup-gcloud")
+    assert "cloud-firestore-emulator" in gcloud["with"]["install_components"]
+    assert {"push", "pull_request", "workflow_call"} <= set(workflow["on"])
+
+
+def test_deploy_runs_on_dispatch_or_tag_after_the_tests_with_workload_identity() -> None:
+    workflow = load("deploy.yml")
+    assert "workflow_dispatch" in workflow["on"] and workflow["on"]["push"]["tags"]
+    assert workflow["jobs"]["test"]["uses"] == "./.github/workflows/test.yml"
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["needs"] == "test"
+    assert deploy["permissions"]["id-token"] == "write"
+    auth = step_using(workflow, "google-github-actions/auth")["with"]
+    assert auth["workload_identity_provider"].startswith("${{ vars.")
+    assert auth["service_account"].startswith("${{ vars.")
+    assert "credentials_json" not in auth  # no long-lived key anywhere
+    step_using(workflow, "google-github-actions/setup-gcloud")
+
+
+def test_deploy_ships_gen2_and_the_rules_and_indexes() -> None:
+    run = commands(load("deploy.yml")).replace("\\\n", " ")
+    deploy = re.search(r"gcloud functions deploy get_generation_progress[^\n]*", run)
+    assert deploy, run
+    flags = deploy.group(0).split()
+    for flag in (
+        "--gen2",
+        "--runtime=python312",
+        "--trigger-http",
+        "--entry-point=get_generation_progress",
+        "--source=.",
+        "--allow-unauthenticated",
+    ):
+        assert flag in flags, flag
+    assert any(f.startswith("--region=") for f in flags)
+    assert re.search(
+        r"firebase-tools@[\d.]+ deploy\s+--only firestore:rules,firestore:indexes", run
+    )
+
+
+def test_a_deploy_uploads_only_the_runtime() -> None:
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        pytest.fail("gcloud is needed to check .gcloudignore (it deploys, too)", pytrace=False)
+    listed = subprocess.run(
+        [gcloud, "meta", "list-files-for-upload", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    package = {f"diffio_progress/{p.name}" for p in (ROOT / "diffio_progress").glob("*.py")}
+    assert set(listed) == {"main.py", "requirements.txt", *package}
