@@ -12,28 +12,32 @@ GENERATIONS = "generations"
 JOBS = "jobs"
 
 
-def _checked(*segments: str) -> DocPath:
-    # Defence in depth: request parsing already refused such ids.
-    for segment in segments:
+def _checked(*ids: str) -> None:
+    # Defence in depth: request parsing already refused such ids. Only the
+    # variable segments are checked: this runs a dozen times on every poll.
+    for segment in ids:
         if not is_document_id(segment):
             raise ValueError("not a document id")
-    return segments
 
 
 def api_key(key_hash: str) -> DocPath:
-    return _checked(API_KEYS, key_hash)
+    _checked(key_hash)
+    return (API_KEYS, key_hash)
 
 
 def project(api_project_id: str) -> DocPath:
-    return _checked(API_PROJECTS, api_project_id)
+    _checked(api_project_id)
+    return (API_PROJECTS, api_project_id)
 
 
 def generation(api_project_id: str, generation_id: str) -> DocPath:
-    return _checked(API_PROJECTS, api_project_id, GENERATIONS, generation_id)
+    _checked(api_project_id, generation_id)
+    return (API_PROJECTS, api_project_id, GENERATIONS, generation_id)
 
 
 def job(api_project_id: str, generation_id: str, stage: str) -> DocPath:
-    return _checked(API_PROJECTS, api_project_id, GENERATIONS, generation_id, JOBS, stage)
+    _checked(api_project_id, generation_id, stage)
+    return (API_PROJECTS, api_project_id, GENERATIONS, generation_id, JOBS, stage)
 
 
 def project_of_generation(path: DocPath) -> str | None:
