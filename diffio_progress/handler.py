@@ -88,6 +88,10 @@ class ProgressHandler:
         origin = request.headers.get("Origin")
         context: dict[str, Any] = {}
         response = self._respond(request, origin, context)
+        # A body we never read (OPTIONS, 405) must stay unread: functions-framework
+        # would read all of it into memory before answering. gunicorn discards it.
+        if getattr(request, "_cached_data", None) is None:
+            request._cached_data = b""
         logs.log_request(
             method=request.method,
             path=request.path,
