@@ -47,9 +47,10 @@ def raw_post(
     headers: tuple[tuple[bytes, bytes], ...] = (),
     *,
     content_length: int | None = -1,
+    method: bytes = b"POST",
 ) -> bytes:
-    """A POST as bytes; ``content_length`` -1 means the true length, None means chunked."""
-    lines = [b"POST " + PATH + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
+    """A request as bytes; ``content_length`` -1 means the true length, None means chunked."""
+    lines = [method + b" " + PATH + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
     lines += [name + b": " + value for name, value in headers]
     if content_length is None:
         lines.append(b"Transfer-Encoding: chunked")
@@ -101,6 +102,11 @@ HOSTILE: dict[str, Hostile] = {
     # function neither waits for nor buffers the body (send_raw gives up after 10 s).
     "1 GB declared, 16 bytes sent": Hostile(
         raw_post(b'{"generationId":', content_length=1 << 30), 413, "body_too_large"
+    ),
+    "1 GB declared on a PUT": Hostile(
+        raw_post(b'{"generationId":', content_length=1 << 30, method=b"PUT"),
+        405,
+        "method_not_allowed",
     ),
     "exactly the limit is read (then judged as JSON)": Hostile(
         raw_post(b" " * LIMIT), 400, "invalid_json"
@@ -274,3 +280,8 @@ def test_a_stored_non_ascii_key_matches_its_utf8_bytes(
     assert reply.status == 200, reply.body
     reply = send_raw(url, raw_post(headers=with_key(key.encode("cp1251"))))
     assert (reply.status, reply.json()["code"]) == (401, "api_key_invalid")
+
+
+def test_a_preflight_with_a_declared_huge_body_is_answered_at_once(storeless_url: str) -> None:
+    request = raw_post(b"{", content_length=1 << 30, method=b"OPTIONS")
+    assert send_raw(storeless_url, request, timeout=5).status == 204
