@@ -1,8 +1,9 @@
 """Benchmark the function against the floor, on a local emulator (``make bench``).
 
-Starts its own Firestore emulator and two functions-framework servers (the
-deployed handler, and the floor: one batched read), seeds audio and video
-generations, then measures with requests interleaved between the two:
+Starts its own Firestore emulator and three functions-framework servers (the
+deployed handler; the same with the optional API-key cache on; and the floor:
+one batched read), seeds audio and video generations, then measures with
+requests interleaved between them:
 latency p50/p99, closed-loop throughput at 8 and 32 clients, and Firestore
 RPCs and documents read per poll, counted on the gRPC channel. Loopback only.
 """
@@ -89,8 +90,8 @@ def seed(db: firestore.Client, count: int, prefix: str) -> list[Generation]:
 
 
 @contextmanager
-def served(target: str, source: Path, env: dict[str, str]) -> Iterator[str]:
-    """functions-framework serving ``target`` on a free loopback port; yields its URL."""
+def served(target: str, source: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """functions-framework serving ``target`` on a free loopback port; yields URL and pid."""
     port = emulator.free_port()
     command = [sys.executable, "-m", "functions_framework", f"--target={target}"]
     command += [f"--source={source}", "--host=127.0.0.1", f"--port={port}"]
@@ -114,7 +115,7 @@ def served(target: str, source: Path, env: dict[str, str]) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"functions-framework ({target}) did not start") from None
                 time.sleep(0.1)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:
@@ -134,19 +135,22 @@ def _poll(url: str, gen: Generation, *, project: bool, floor: bool, key: bool = 
     return Poll(url, json.dumps(body).encode(), gen.key)
 
 
-def kinds(function: str, floor: str, gens: list[Generation]) -> dict[str, PollFactory]:
+def kinds(function: str, cached: str, floor: str, gens: list[Generation]) -> dict[str, PollFactory]:
     def pick(i: int) -> Generation:
         return gens[i % len(gens)]
 
     return {
         "with": lambda i: _poll(function, pick(i), project=True, floor=False),
         "without": lambda i: _poll(function, pick(i), project=False, floor=False),
+        "with_cached": lambda i: _poll(cached, pick(i), project=True, floor=False),
         "floor": lambda i: _poll(floor, pick(i), project=True, floor=True),
         "floor_no_key": lambda i: _poll(floor, pick(i), project=True, floor=True, key=False),
     }
 
 
-def count_per_poll(function: str, floor: str, fresh: list[Generation]) -> dict[str, dict[str, int]]:
+def count_per_poll(
+    function: str, cached: str, floor: str, fresh: list[Generation]
+) -> dict[str, dict[str, int]]:
     """RPCs and reads of single polls, sequentially, diffing each server's totals."""
     client = HttpClient()
     result: dict[str, dict[str, int]] = {}
@@ -167,6 +171,8 @@ def count_per_poll(function: str, floor: str, fresh: list[Generation]) -> dict[s
         measure(f"{media}.with.later", _poll(function, first, project=True, floor=False))
         measure(f"{media}.without.first", _poll(function, second, project=False, floor=False))
         measure(f"{media}.without.later", _poll(function, second, project=False, floor=False))
+        measure(f"{media}.with_cached.first", _poll(cached, first, project=True, floor=False))
+        measure(f"{media}.with_cached.later", _poll(cached, first, project=True, floor=False))
         measure(f"{media}.floor", _poll(floor, first, project=True, floor=True))
         measure(f"{media}.floor_no_key", _poll(floor, first, project=True, floor=True, key=False))
     client.close()
@@ -175,8 +181,9 @@ def count_per_poll(function: str, floor: str, fresh: list[Generation]) -> dict[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diffio_progress.bench", description=__doc__)
-    parser.add_argument("--generations", type=int, default=200, help="seeded, half video")
-    parser.add_argument("--latency-rounds", type=int, default=600)
+    parser.add_argument("--generations", type=int, default=100, help="seeded, half video")
+    parser.add_argument("--latency-rounds", type=int, default=400)
+    parser.add_argument("--key-cache-ttl", type=float, default=10.0, help="of the third server")
     parser.add_argument("--seconds", type=float, default=3.0, help="per throughput run")
     parser.add_argument("--rounds", type=int, default=2, help="throughput runs per kind")
     # functions-framework's own defaults (gunicorn gthread): 1 worker, 4 threads per CPU.
@@ -198,13 +205,17 @@ def main(argv: list[str] | None = None) -> int:
         gens = seed(db, args.generations, "g")
         fresh = seed(db, 48, "fresh")
         source = ROOT / "diffio_progress"
-        function = stack.enter_context(
+        function, function_pid = stack.enter_context(
             served("get_generation_progress", source / "counted.py", env)
         )
-        floor = stack.enter_context(served("floor", source / "floor.py", env))
-        polls = kinds(function, floor, gens)
+        cached_env = {**env, "API_KEY_CACHE_TTL_SECONDS": str(args.key_cache_ttl)}
+        cached, _ = stack.enter_context(
+            served("get_generation_progress", source / "counted.py", cached_env)
+        )
+        floor, floor_pid = stack.enter_context(served("floor", source / "floor.py", env))
+        polls = kinds(function, cached, floor, gens)
 
-        counts = count_per_poll(function, floor, fresh[:8])
+        counts = count_per_poll(function, cached, floor, fresh[:8])
         # First polls without apiProjectId, each on a generation never polled before.
         unseen = fresh[8:]
         first = interleaved_latency(
@@ -223,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 clients,
                 args.seconds,
                 args.rounds,
+                {"with": function_pid, "without": function_pid, "floor": floor_pid},
             )
             for clients in (8, 32)
         }
@@ -231,13 +243,14 @@ def main(argv: list[str] | None = None) -> int:
         setup=(
             f"{platform.python_implementation()} {platform.python_version()}, "
             f"{os.cpu_count()} CPUs, functions-framework (gunicorn gthread) workers={args.workers} "
-            f"threads={args.threads} for both servers, {args.generations} generations "
+            f"threads={args.threads} for every server, {args.generations} generations "
             f"(half video), emulator and clients on the same machine, "
             f"{time.monotonic() - started:.0f} s"
         ),
         latency={**latency, "without_first": first},
         throughput=throughput,
         counts=counts,
+        key_cache_ttl=args.key_cache_ttl,
     )
     print(render(report))
     return 0

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -134,10 +136,33 @@ class Throughput:
     requests: int = 0
     errors: int = 0
     seconds: float = 0.0
+    server_cpu: float = 0.0  # CPU seconds the serving processes used meanwhile
 
     @property
     def per_second(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_request(self) -> float:
+        return self.server_cpu / self.requests if self.requests else float("nan")
+
+
+def process_tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its children (gunicorn's worker), Linux only."""
+    total = 0.0
+    pending = [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        pending.extend(int(c) for c in children)
+    return total
 
 
 def closed_loop(factory: PollFactory, clients: int, seconds: float) -> Throughput:
@@ -172,7 +197,11 @@ def closed_loop(factory: PollFactory, clients: int, seconds: float) -> Throughpu
 
 
 def interleaved_throughput(
-    kinds: dict[str, PollFactory], clients: int, seconds: float, rounds: int
+    kinds: dict[str, PollFactory],
+    clients: int,
+    seconds: float,
+    rounds: int,
+    server_pid: dict[str, int],
 ) -> dict[str, Throughput]:
     """Alternate the kinds in short runs, so all see the same machine conditions."""
     totals = {name: Throughput() for name in kinds}
@@ -180,7 +209,9 @@ def interleaved_throughput(
     for r in range(rounds):
         order = list(names[r % len(names) :]) + list(names[: r % len(names)])
         for name in order:
+            cpu_before = process_tree_cpu(server_pid[name])
             run = closed_loop(kinds[name], clients, seconds)
+            totals[name].server_cpu += process_tree_cpu(server_pid[name]) - cpu_before
             totals[name].requests += run.requests
             totals[name].errors += run.errors
             totals[name].seconds += run.seconds
