@@ -40,8 +40,16 @@ def test_get_generation_progress_parses_every_field_and_errors_are_diffio_api_er
         status="complete",
         progress=100,
     )
-    seed.job("proj-1", "gen-1", "inference", jobId="job-gpu", jobState="RUNNING",
-             status="running", progress=45, statusMessage="Processing audio")  # fmt: skip
+    seed.job(
+        "proj-1",
+        "gen-1",
+        "inference",
+        jobId="job-gpu",
+        jobState="RUNNING",
+        status="running",
+        progress=45,
+        statusMessage="Processing audio",
+    )
     for project_id in (None, "proj-1"):
         progress = sdk.get_generation_progress(generationId="gen-1", apiProjectId=project_id)
         assert (progress.generationId, progress.apiProjectId) == ("gen-1", "proj-1")
@@ -49,13 +57,19 @@ def test_get_generation_progress_parses_every_field_and_errors_are_diffio_api_er
         assert (progress.error, progress.errorDetails) == (None, None)
         pre, inference, video = progress.preProcessing, progress.inference, progress.restoredVideo
         assert (pre.jobId, pre.jobState, pre.status, pre.progress) == (
-            "job-pre", "SUCCEEDED", "complete", 100,
-        )  # fmt: skip
+            "job-pre",
+            "SUCCEEDED",
+            "complete",
+            100,
+        )
         assert (inference.jobId, inference.status, inference.progress) == ("job-gpu", "running", 45)
         assert inference.statusMessage == "Processing audio"
         assert (video.jobId, video.jobState, video.status, video.progress) == (
-            None, None, "pending", 0,
-        )  # fmt: skip
+            None,
+            None,
+            "pending",
+            0,
+        )
 
     # The SDK parses a 2xx only when its Content-Type is application/json (else
     # it returns {}); the error message is read from the JSON "error" string.
@@ -74,19 +88,31 @@ def test_get_generation_progress_parses_every_field_and_errors_are_diffio_api_er
     not_owner = "API key does not own the project or generation"
     cases: list[tuple[str, dict[str, Any], int, str]] = [
         (new_key(), {"generationId": "gen-1"}, 401, "Invalid API key"),
-        (seed.api_key("user-1", status="revoked"), {"generationId": "gen-1"}, 403,
-         "API key is not active"),
-        (seed.api_key("user-1", permissions={"read": False}), {"generationId": "gen-1"}, 403,
-         "API key is missing read permission"),
+        (
+            seed.api_key("user-1", status="revoked"),
+            {"generationId": "gen-1"},
+            403,
+            "API key is not active",
+        ),
+        (
+            seed.api_key("user-1", permissions={"read": False}),
+            {"generationId": "gen-1"},
+            403,
+            "API key is missing read permission",
+        ),
         (good, {"generationId": "gen-2"}, 403, not_owner),
         (good, {"generationId": "gen-2", "apiProjectId": "proj-2"}, 403, not_owner),
         (good, {"generationId": "nope"}, 404, "Generation not found"),
         (good, {"generationId": "gen-1", "apiProjectId": "proj-2"}, 404, "Generation not found"),
         (good, {"generationId": ""}, 400, "generationId must be provided as a string"),
         (good, {"generationId": 123}, 400, "generationId must be provided as a string"),
-        (good, {"generationId": "gen-1", "apiProjectId": 5}, 400,
-         "apiProjectId must be a string when provided"),
-    ]  # fmt: skip
+        (
+            good,
+            {"generationId": "gen-1", "apiProjectId": 5},
+            400,
+            "apiProjectId must be a string when provided",
+        ),
+    ]
     for key, arguments, status, message in cases:
         with DiffioClient(apiKey=key, baseUrl=f"{base_url}/v1") as client:
             with pytest.raises(diffio.DiffioApiError) as caught:
@@ -110,17 +136,33 @@ def test_wait_for_generation_follows_the_stages_to_complete(
     # (job documents to write, the line the SDK prints for the result)
     states: list[tuple[dict[str, dict[str, Any]], str]] = [
         ({}, "pending (pre=pending:0%, inf=pending:0%, vid=pending:0%)"),
-        ({"preProcessing": {"status": "running", "progress": 30}},
-         "processing (pre=running:30%, inf=pending:0%, vid=pending:0%)"),
-        ({"preProcessing": {"status": "complete"},
-          "inference": {"status": "running", "progress": 45, "statusMessage": "Processing audio"}},
-         "processing (pre=complete:100%, inf=running:45%, vid=pending:0%)"),
-        ({"inference": {"status": "complete", "progress": 100, "statusMessage": "Done"},
-          "restoredVideo": {"status": "running", "progress": 80}},
-         "processing (pre=complete:100%, inf=complete:100%, vid=running:80%)"),
-        ({"restoredVideo": {"status": "complete", "progress": 100}},
-         "complete (pre=complete:100%, inf=complete:100%, vid=complete:100%)"),
-    ]  # fmt: skip
+        (
+            {"preProcessing": {"status": "running", "progress": 30}},
+            "processing (pre=running:30%, inf=pending:0%, vid=pending:0%)",
+        ),
+        (
+            {
+                "preProcessing": {"status": "complete"},
+                "inference": {
+                    "status": "running",
+                    "progress": 45,
+                    "statusMessage": "Processing audio",
+                },
+            },
+            "processing (pre=complete:100%, inf=running:45%, vid=pending:0%)",
+        ),
+        (
+            {
+                "inference": {"status": "complete", "progress": 100, "statusMessage": "Done"},
+                "restoredVideo": {"status": "running", "progress": 80},
+            },
+            "processing (pre=complete:100%, inf=complete:100%, vid=running:80%)",
+        ),
+        (
+            {"restoredVideo": {"status": "complete", "progress": 100}},
+            "complete (pre=complete:100%, inf=complete:100%, vid=complete:100%)",
+        ),
+    ]
     seen: list[str] = []
     observed = threading.Condition()
 
@@ -164,12 +206,19 @@ def test_wait_for_generation_follows_the_stages_to_complete(
     # A failed generation ends the wait with a RuntimeError naming the error.
     seed.generation("proj-1", "gen-2", "user-1")
     seed.job("proj-1", "gen-2", "preProcessing", status="complete")
-    seed.job("proj-1", "gen-2", "inference", status="failed", error="GPU out of memory",
-             errorDetails="CUDA error: out of memory")  # fmt: skip
+    seed.job(
+        "proj-1",
+        "gen-2",
+        "inference",
+        status="failed",
+        error="GPU out of memory",
+        errorDetails="CUDA error: out of memory",
+    )
     for project_id in ("proj-1", None):
         with pytest.raises(RuntimeError) as caught:
-            sdk.wait_for_generation(generationId="gen-2", apiProjectId=project_id,
-                                    pollInterval=0.2, timeout=30)  # fmt: skip
+            sdk.wait_for_generation(
+                generationId="gen-2", apiProjectId=project_id, pollInterval=0.2, timeout=30
+            )
         message = str(caught.value)
         assert "inference=failed" in message
         assert "error=GPU out of memory" in message
