@@ -66,8 +66,13 @@ class Target:
         return int(response.status_code)
 
 
+@pytest.fixture(scope="module")
+def served_url(serve_function_for_module: Callable[..., str]) -> str:
+    return serve_function_for_module()
+
+
 @pytest.fixture
-def target(serve_function: Callable[..., str], seed: Seeder) -> Iterator[Target]:
+def target(served_url: str, seed: Seeder) -> Iterator[Target]:
     # The request example of openapi.yaml names gen-123 in proj-123: make it real so the
     # examples reach a 200; other generations give the fuzzer 403s and failed stages.
     key = seed.world("proj-123", "gen-123", has_video=True)
@@ -75,7 +80,7 @@ def target(serve_function: Callable[..., str], seed: Seeder) -> Iterator[Target]
     seed.job("proj-123", "gen-123", "inference", status="failed", error="GPU lost", progress=7)
     seed.world("proj-0", "0", user_id="someone-else")
     with requests.Session() as session:
-        yield Target(serve_function(), key, session)
+        yield Target(served_url, key, session)
 
 
 def run_fuzz(strategy: SearchStrategy[Any], test: Callable[[Any], int]) -> Counter[int]:
