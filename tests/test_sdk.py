@@ -15,10 +15,14 @@ from diffio import DiffioClient
 from tests.seed import Seeder, new_key
 
 
-@pytest.fixture
-def base_url(seed: Seeder, serve_function: Callable[..., str]) -> str:
-    """The function served by functions-framework, on the emptied test project."""
-    return serve_function()
+@pytest.fixture(scope="module")
+def base_url(serve_function_for_module: Callable[..., str]) -> str:
+    """The function served by functions-framework on the test project, one for the module.
+
+    Each test's ``seed`` empties the project first; the ids are the same in every
+    test, so what the server remembers between tests stays true.
+    """
+    return serve_function_for_module()
 
 
 @pytest.fixture
