@@ -184,8 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generations", type=int, default=100, help="seeded, half video")
     parser.add_argument("--latency-rounds", type=int, default=400)
     parser.add_argument("--key-cache-ttl", type=float, default=10.0, help="of the third server")
-    parser.add_argument("--seconds", type=float, default=3.0, help="per throughput run")
-    parser.add_argument("--rounds", type=int, default=2, help="throughput runs per kind")
+    # Many short runs, alternating, so that load from elsewhere falls on every kind alike.
+    parser.add_argument("--seconds", type=float, default=1.5, help="per throughput run")
+    parser.add_argument("--rounds", type=int, default=4, help="throughput runs per kind")
     # functions-framework's own defaults (gunicorn gthread): 1 worker, 4 threads per CPU.
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=(os.cpu_count() or 1) * 4)
