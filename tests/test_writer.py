@@ -152,29 +152,33 @@ def test_unknown_stage_is_refused(db: firestore.Client) -> None:
 
 
 def test_two_writers_racing_on_one_stage(firestore_host: str, db: firestore.Client) -> None:
-    """One worker reports 1..100 and completes; a duplicate sends stale values all along."""
+    """A worker reports 10..100 and completes while a duplicate keeps sending stale updates."""
     fast = writer(firestore.Client(project=TEST_PROJECT), job_id="job-a")
     late = writer(firestore.Client(project=TEST_PROJECT), job_id="job-b")
     fast.start()
     barrier = threading.Barrier(3)
-    done = threading.Event()
+    completed, done = threading.Event(), threading.Event()
     seen: list[tuple[str, float]] = []
-    late_results: list[tuple[bool, bool]] = []  # (fast had completed before, write applied)
-    completed = threading.Event()
+    late_after_complete: list[bool] = []  # whether each late write after complete() applied
     errors: list[BaseException] = []
 
     def run_fast() -> None:
         barrier.wait()
-        for percent in range(1, 41):
-            fast.progress(percent * 2.5, f"step {percent}")
+        for step in range(1, 11):
+            fast.progress(step * 10, f"step {step}")
         assert fast.complete()
         completed.set()
 
     def run_late() -> None:
+        # Hammers the stage before, during and after the complete(): the moment of the race.
         barrier.wait()
-        for percent in range(60, 0, -1):
+        percent = 99.0
+        while len(late_after_complete) < 5:
             was_completed = completed.is_set()
-            late_results.append((was_completed, late.progress(percent, "late")))
+            applied = late.progress(percent, "late")
+            if was_completed:
+                late_after_complete.append(applied)
+            percent = max(percent - 1, 0)
 
     def observe() -> None:
         reader = firestore.Client(project=TEST_PROJECT)
@@ -192,25 +196,26 @@ def test_two_writers_racing_on_one_stage(firestore_host: str, db: firestore.Clie
 
         return run
 
-    threads = [threading.Thread(target=guarded(t)) for t in (run_fast, run_late, observe)]
-    for thread in threads[:2]:
+    writers = [threading.Thread(target=guarded(t)) for t in (run_fast, run_late)]
+    observer = threading.Thread(target=guarded(observe))
+    for thread in (*writers, observer):
         thread.start()
-    threads[2].start()
-    for thread in threads[:2]:
+    for thread in writers:
         thread.join(120)
     done.set()
-    threads[2].join(30)
+    observer.join(30)
 
     assert not errors, errors
     final = stored(db)
     assert (final["status"], final["progress"], final["jobState"]) == ("complete", 100, "SUCCEEDED")
+    assert final["jobId"] == "job-a"
     progresses = [progress for _, progress in seen]
     assert progresses == sorted(progresses), "progress moved backwards"
     statuses = [status for status, _ in seen]
-    if "complete" in statuses:
-        assert set(statuses[statuses.index("complete") :]) == {"complete"}
+    assert "complete" in statuses
+    assert set(statuses[statuses.index("complete") :]) == {"complete"}
     # Once the fast writer's complete() returned, every late write was refused.
-    assert all(applied is False for was_completed, applied in late_results if was_completed)
+    assert late_after_complete == [False] * 5
 
 
 def test_from_environment_names_the_cloud_run_execution(db: firestore.Client) -> None:
