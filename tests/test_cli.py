@@ -173,3 +173,29 @@ def test_run_reports_a_busy_port_and_suggests_another(flag: str) -> None:
     assert f"Port {ports[flag]}" in result.stderr and "busy" in result.stderr
     suggested = int(result.stderr.split(f"run {flag} ")[1].split()[0])
     assert suggested != ports[flag]
+
+
+def test_run_with_a_dead_given_emulator_is_one_clear_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", host)
+    assert main(["run", "--port", str(free_port())]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and f"FIRESTORE_EMULATOR_HOST={host}" in captured.err
+
+
+def test_the_deployed_function_never_loads_the_cli_libraries() -> None:
+    probe = (
+        "import sys, main\n"
+        "from diffio_progress.handler import default_handler\n"
+        "default_handler({'GOOGLE_CLOUD_PROJECT': 'p'})\n"
+        "loaded = {'rich', 'httpx', 'diffio_progress.watch', 'diffio_progress.world'}\n"
+        "print(sorted(loaded & set(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
