@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 
@@ -35,6 +36,22 @@ def seed_world(host_port: str, key: str, monkeypatch: pytest.MonkeyPatch) -> Non
     seed.project("proj-1", "user-1")
     seed.generation("proj-1", "gen-1", "user-1")
     seed.job("proj-1", "gen-1", "inference", status="running", progress=40)
+
+
+def wait_until_refused(host: str, port: int, timeout: float = 15.0) -> None:
+    """Until nothing accepts connections on ``port``.
+
+    ``stop()`` returns once the launcher exits; the JVM it started may listen a
+    moment longer, and a poll or a restart must not reach that dying emulator.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+        except OSError:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the stopped emulator still accepts connections on {host}:{port}")
 
 
 def poll_both_ways(url: str, key: str) -> list[tuple[httpx.Response, float]]:
@@ -91,6 +108,7 @@ def test_firestore_outages_are_a_bounded_503_and_the_function_recovers_without_r
 
     # Gone: stopped mid-test, every poll is refused until it is back.
     own_emulator.stop()
+    wait_until_refused(own_emulator.host, own_emulator.port)
     assert_unavailable(poll_both_ways(url, key))
 
     # Back on the same port, as a fresh emulator (it keeps no data, so seed
