@@ -6,13 +6,15 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import functions_framework
 import pytest
 from google.cloud import firestore
 
 from diffio_progress import paths
 from diffio_progress.config import Settings
+from diffio_progress.rpc_count import COUNTS_PATH, diff
 from diffio_progress.store import FirestoreStore, FoundGeneration
-from tests.conftest import TEST_PROJECT
+from tests.conftest import ROOT, TEST_PROJECT
 from tests.counted import BATCH, QUERY, Counted, counted_handler
 from tests.seed import Seeder, key_hash
 
@@ -203,3 +205,24 @@ def test_unknown_generation_is_looked_up_again_on_every_poll(
     seed.generation("proj-late", "gen-missing", "user-1")
     poll = counted.poll(key, "gen-missing")
     assert poll.status == 200 and poll.body["apiProjectId"] == "proj-late"
+
+
+def test_the_floor_reads_the_same_documents_in_one_batch(
+    seed: Seeder, counted: Counted, db: firestore.Client
+) -> None:
+    floor = functions_framework.create_app(
+        target="floor", source=str(ROOT / "diffio_progress" / "floor.py")
+    ).test_client()
+    for video in (False, True):
+        project_id, generation_id = f"proj-{video}", f"gen-{video}"
+        key = seed.world(project_id, generation_id, has_video=video)
+        seed.job(project_id, generation_id, "inference", status="running")
+        counted.poll(key, generation_id, project_id)  # the function learns hasVideo
+        function = counted.poll(key, generation_id, project_id)
+
+        before = floor.get(COUNTS_PATH).get_json()
+        body = {"generationId": generation_id, "apiProjectId": project_id, "hasVideo": video}
+        answer = floor.post("/", json=body, headers={"X-Api-Key": key})
+        assert answer.status_code == 200
+        assert f"apiKeys/{key_hash(key)}" in answer.get_json()
+        assert diff(floor.get(COUNTS_PATH).get_json(), before) == function.counts
