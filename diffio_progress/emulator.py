@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -13,6 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+
+from .processes import stop_group
 
 INSTALL_HELP = """\
 No Firestore emulator was found. Install one of these, then try again:
@@ -43,7 +44,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``port`` now.
+
+    With SO_REUSEADDR, as servers themselves bind: connections left in
+    TIME_WAIT by a server that just stopped do not make the port busy.
+    """
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -156,18 +163,8 @@ class FirestoreEmulator:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                process.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        if process is not None:
+            stop_group(process)
 
     def log_tail(self, lines: int = 30) -> str:
         self._log.flush()

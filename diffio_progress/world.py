@@ -6,7 +6,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from . import emulator
 from .config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT
 from .connect import LOCAL_PROJECT, CliError, firestore_errors
 from .demo import AUDIO_PROJECT, DEMO_USER, Demo, seed_demo
+from .processes import stop_group
 from .simulator import Pace, Stopped, simulate
 from .watch import DEFAULT_URL
 
@@ -57,31 +57,16 @@ def firestore_port_from_config(root: Path = ROOT) -> int:
         return DEFAULT_FIRESTORE_PORT
 
 
-def can_listen(port: int) -> bool:
-    """Whether a server could listen on ``port`` now.
-
-    With SO_REUSEADDR, as the servers themselves bind: connections left in
-    TIME_WAIT by a world that just stopped do not make the port busy.
-    """
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-        return True
-
-
 def suggest_port(port: int) -> int:
     """A free port near ``port`` (easy to type), else any free port."""
     for candidate in range(port + 1, port + 50):
-        if candidate < 65536 and can_listen(candidate):
+        if candidate < 65536 and emulator.port_is_free(HOST, candidate):
             return candidate
     return emulator.free_port(HOST)
 
 
 def check_port(port: int, what: str, flag: str) -> None:
-    if not can_listen(port):
+    if not emulator.port_is_free(HOST, port):
         raise CliError(
             f"Port {port} ({what}) is busy; try another: "
             f"python -m diffio_progress run {flag} {suggest_port(port)}"
@@ -122,22 +107,6 @@ def wait_for_function(process: subprocess.Popen[bytes], url: str, log_path: str)
         except OSError:
             time.sleep(0.1)
     raise CliError(f"The function did not answer at {url} within 60 s")
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process started with its own session, and everything in its group."""
-    if process.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def python_command() -> str:
@@ -189,7 +158,7 @@ def _preflight(reuse: str | None, firestore_port: int, port: int) -> None:
                 f"FIRESTORE_EMULATOR_HOST={reuse} does not answer; start that emulator, "
                 "or unset the variable to let `run` start one."
             )
-    elif not can_listen(firestore_port):
+    elif not emulator.port_is_free(HOST, firestore_port):
         if emulator.is_ready(f"{HOST}:{firestore_port}", timeout=1):
             raise CliError(
                 f"Port {firestore_port} is busy: a Firestore emulator already runs there; reuse it "
@@ -218,7 +187,7 @@ def _run(
     )
     # The function boots while the emulator starts: it connects on its first request.
     function = start_function(options.port, env, log)
-    stack.callback(stop_process, function)
+    stack.callback(stop_group, function)
     if reuse:
         say(f"Using the Firestore emulator at {host_port} (FIRESTORE_EMULATOR_HOST).")
     else:
