@@ -254,6 +254,9 @@ class ProgressHandler:
         revoked key working for as long as its owner kept polling.
         """
         key_doc = api_key.cached if api_key.cached is not None else read
+        if key_doc is not None and isinstance(key_doc.get("keyId"), str):
+            # Logged even when the key is refused: who still uses a revoked key matters.
+            context["keyId"] = key_doc["keyId"]
         caller = authorize(key_doc, self.clock())
         if api_key.cached is None and key_doc is not None:
             self._keys.set(api_key.path[-1], key_doc)

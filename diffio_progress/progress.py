@@ -144,8 +144,11 @@ def build_stages(
     """Rules 3-6: the project's stages, in order, from its job documents."""
     stages = {name: read_stage(jobs.get(name)) for name in stage_names(has_video(project))}
     if project.get("audioOriginalMp3Ready") is True:
-        # Rule 6: the MP3 exists, so preprocessing is done whatever its job says.
-        stages[PRE_PROCESSING] = replace(stages[PRE_PROCESSING], status=COMPLETE, progress=100)
+        # Rule 6: the MP3 exists, so preprocessing is done whatever its job says;
+        # a stage reported complete carries no error (else clients show a failure).
+        stages[PRE_PROCESSING] = replace(
+            stages[PRE_PROCESSING], status=COMPLETE, progress=100, error=None, error_details=None
+        )
     return stages
 
 

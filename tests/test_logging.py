@@ -260,3 +260,20 @@ def test_the_secrecy_check_sees_the_logs_and_would_catch_a_leak(
     assert secrecy.find_leaks([key], captured) == []
     leaks = secrecy.find_leaks([key], [*captured, f"oops {key}"])
     assert len(leaks) == 1 and key not in leaks[0]
+
+
+def test_a_refused_key_is_logged_by_its_key_id_never_by_the_key(
+    client: Any, seed: Seeder, lines: _Lines
+) -> None:
+    key = seed.api_key("user-1", key_id="key-revoked-1", status="revoked")
+    seed.project("proj-1", "user-1")
+    seed.generation("proj-1", "gen-1", "user-1")
+    response = client.post(
+        PATH, json={"generationId": "gen-1", "apiProjectId": "proj-1"}, headers={"X-Api-Key": key}
+    )
+    assert response.status_code == 403
+    entry = _only_line(lines)
+    assert entry["keyId"] == "key-revoked-1"
+    assert entry["code"] == "api_key_inactive"
+    assert "userId" not in entry
+    assert key not in json.dumps(entry)

@@ -197,6 +197,17 @@ def test_rule_6_mp3_ready_makes_pre_processing_complete(pre_job: dict[str, Any] 
     assert result["status"] == "processing"
 
 
+def test_rule_6_a_failed_pre_processing_job_reports_complete_without_its_error() -> None:
+    failed = {"status": "failed", "progress": 60, "jobId": "job-pre", "error": "late crash"}
+    result = body({"audioOriginalMp3Ready": True}, {"preProcessing": failed})
+    assert result["preProcessing"]["status"] == "complete"
+    assert result["preProcessing"]["progress"] == 100
+    assert result["preProcessing"]["error"] is None
+    assert result["preProcessing"]["jobId"] == "job-pre"
+    assert result["status"] == "processing"
+    assert "error" not in result
+
+
 def test_rule_6_without_a_job_document_the_stage_is_otherwise_empty() -> None:
     result = body({"audioOriginalMp3Ready": True})
     assert result["preProcessing"] == COMPLETE_STAGE
