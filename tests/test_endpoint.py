@@ -17,6 +17,7 @@ from google.cloud import firestore
 
 from diffio_progress import emulator
 from diffio_progress.handler import reset_default_handler
+from tests import spec_example
 from tests.seed import Seeder, new_key
 
 PATH = "/v1/get_generation_progress"
@@ -131,46 +132,13 @@ def test_the_seed_example_round_trips_exactly(client: Any, seed: Seeder) -> None
         progress=0,
         statusMessage="Queued",
     )
-    expected = {
-        "generationId": "gen-123",
-        "apiProjectId": "proj-123",
-        "status": "processing",
-        "hasVideo": True,
-        "preProcessing": {
-            "jobId": "job-pre",
-            "jobState": "SUCCEEDED",
-            "status": "complete",
-            "progress": 100,
-            "statusMessage": None,
-            "error": None,
-            "errorDetails": None,
-        },
-        "inference": {
-            "jobId": "job-cloud-run-gpu",
-            "jobState": "RUNNING",
-            "status": "running",
-            "progress": 45,
-            "statusMessage": "Processing audio",
-            "error": None,
-            "errorDetails": None,
-        },
-        "restoredVideo": {
-            "jobId": "job-restored",
-            "jobState": "PENDING",
-            "status": "pending",
-            "progress": 0,
-            "statusMessage": "Queued",
-            "error": None,
-            "errorDetails": None,
-        },
-    }
     for project_id in ("proj-123", None):
         response = post(client, with_project("gen-123", project_id), key=key)
         assert response.status_code == 200
         assert response.mimetype == "application/json"
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert response.headers["Cache-Control"] == "no-store"
-        assert response.get_json() == expected
+        assert response.get_json() == spec_example.RESPONSE
 
 
 # -- 204 preflight, 405, CORS, any path ------------------------------------

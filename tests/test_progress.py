@@ -19,6 +19,7 @@ from diffio_progress.progress import (
     overall_status,
     read_stage,
 )
+from tests import spec_example
 
 STAGE_KEYS = {"jobId", "jobState", "status", "progress", "statusMessage", "error", "errorDetails"}
 PENDING_STAGE = {
@@ -58,39 +59,8 @@ def test_the_seed_example_is_composed_exactly() -> None:
             "statusMessage": "Queued",
         },
     }
-    assert compose("gen-123", "proj-123", {"userId": "u", "hasVideo": True}, jobs) == {
-        "generationId": "gen-123",
-        "apiProjectId": "proj-123",
-        "status": "processing",
-        "hasVideo": True,
-        "preProcessing": {
-            "jobId": "job-pre",
-            "jobState": "SUCCEEDED",
-            "status": "complete",
-            "progress": 100,
-            "statusMessage": None,
-            "error": None,
-            "errorDetails": None,
-        },
-        "inference": {
-            "jobId": "job-cloud-run-gpu",
-            "jobState": "RUNNING",
-            "status": "running",
-            "progress": 45,
-            "statusMessage": "Processing audio",
-            "error": None,
-            "errorDetails": None,
-        },
-        "restoredVideo": {
-            "jobId": "job-restored",
-            "jobState": "PENDING",
-            "status": "pending",
-            "progress": 0,
-            "statusMessage": "Queued",
-            "error": None,
-            "errorDetails": None,
-        },
-    }
+    composed = compose("gen-123", "proj-123", {"userId": "u", "hasVideo": True}, jobs)
+    assert composed == spec_example.RESPONSE
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from diffio_progress.writer import (
     Start,
     next_document,
 )
+from tests import spec_example
 from tests.conftest import TEST_PROJECT
 from tests.seed import Seeder
 
@@ -270,15 +271,7 @@ def test_the_function_reports_what_the_writer_wrote(seed: Seeder, client: Any) -
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "processing"
-    assert body["inference"] == {
-        "jobId": "job-cloud-run-gpu",
-        "jobState": "RUNNING",
-        "status": "running",
-        "progress": 45,
-        "statusMessage": "Processing audio",
-        "error": None,
-        "errorDetails": None,
-    }
+    assert body["inference"] == spec_example.RESPONSE["inference"]
 
 
 # -- the pure rule, over any sequence of updates -------------------------------------
