@@ -1,4 +1,4 @@
-"""The API reference's "Successful response" example, exactly as the seed gives it."""
+"""The API reference's "Successful response" example, and the stages rules 5 and 6 report."""
 
 from typing import Any
 
@@ -35,3 +35,15 @@ RESPONSE: dict[str, Any] = {
         "errorDetails": None,
     },
 }
+
+# Rule 5: a stage without a job document. Rule 6: preProcessing when only the MP3 flag is set.
+PENDING_STAGE: dict[str, Any] = {
+    "jobId": None,
+    "jobState": None,
+    "status": "pending",
+    "progress": 0,
+    "statusMessage": None,
+    "error": None,
+    "errorDetails": None,
+}
+COMPLETE_STAGE: dict[str, Any] = {**PENDING_STAGE, "status": "complete", "progress": 100}

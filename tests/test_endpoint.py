@@ -22,16 +22,8 @@ from tests.seed import Seeder, new_key
 
 PATH = "/v1/get_generation_progress"
 ERROR_KEYS = {"error", "code"}
-PENDING_STAGE = {
-    "jobId": None,
-    "jobState": None,
-    "status": "pending",
-    "progress": 0,
-    "statusMessage": None,
-    "error": None,
-    "errorDetails": None,
-}
-COMPLETE_STAGE = {**PENDING_STAGE, "status": "complete", "progress": 100}
+PENDING_STAGE = spec_example.PENDING_STAGE
+COMPLETE_STAGE = spec_example.COMPLETE_STAGE
 
 INVALID_JSON = ("invalid_json", "Invalid JSON body")
 NOT_OBJECT = ("invalid_body", "Invalid JSON body: expected a JSON object")

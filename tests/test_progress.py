@@ -22,16 +22,8 @@ from diffio_progress.progress import (
 from tests import spec_example
 
 STAGE_KEYS = {"jobId", "jobState", "status", "progress", "statusMessage", "error", "errorDetails"}
-PENDING_STAGE = {
-    "jobId": None,
-    "jobState": None,
-    "status": "pending",
-    "progress": 0,
-    "statusMessage": None,
-    "error": None,
-    "errorDetails": None,
-}
-COMPLETE_STAGE = {**PENDING_STAGE, "status": "complete", "progress": 100}
+PENDING_STAGE = spec_example.PENDING_STAGE
+COMPLETE_STAGE = spec_example.COMPLETE_STAGE
 EXECUTION = "projects/p/locations/us-central1/jobs/inference/executions/inference-abc"
 
 
