@@ -126,6 +126,9 @@ def run(options: WorldOptions, out: TextIO) -> int:
     _preflight(reuse, firestore_port, options.port)
     stack = ExitStack()
     previous = signal.signal(signal.SIGTERM, _on_term)
+    # Installed explicitly: a shell starts background jobs with SIGINT ignored,
+    # and Python would then inherit that and never see a Ctrl-C.
+    previous_int = signal.signal(signal.SIGINT, _on_term)
     interrupted = False
     try:
         with firestore_errors(options.project):
@@ -134,7 +137,7 @@ def run(options: WorldOptions, out: TextIO) -> int:
         interrupted = True
     finally:
         # A second Ctrl-C must not cut the clean-up short and strand a process.
-        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             stack.close()
