@@ -22,6 +22,10 @@ from diffio_progress import emulator
 from tests.conftest import ROOT
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class World:
     """A `run` subprocess whose output is read line by line."""
 
@@ -36,6 +40,8 @@ class World:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # As `make run &` from a shell starts it: with SIGINT ignored. Ctrl-C must still work.
+            preexec_fn=_ignore_sigint,
         )
         self.lines: list[str] = []
         self._queue: Queue[str | None] = Queue()
