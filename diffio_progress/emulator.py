@@ -117,7 +117,8 @@ def clear(host_port: str, project: str) -> None:
     """Delete every document of ``project`` (the emulator's own REST endpoint)."""
     url = f"http://{host_port}/emulator/v1/projects/{project}/databases/(default)/documents"
     request = urllib.request.Request(url, method="DELETE")
-    with urllib.request.urlopen(request, timeout=10):
+    # Generous: a just-started emulator's first request can take seconds on a loaded machine.
+    with urllib.request.urlopen(request, timeout=30):
         pass
 
 
