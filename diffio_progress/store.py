@@ -113,10 +113,37 @@ class FirestoreStore:
             yield
         except (google_exceptions.GoogleAPIError, grpc.RpcError) as exc:
             log.warning("Firestore unavailable: %s", type(exc).__name__)
-            with self._lock:
-                if self._client is client:
-                    self._client = None
+            if _connection_lost(exc):
+                self._redial(client)
             raise StoreUnavailable(type(exc).__name__) from exc
+
+    def _redial(self, client: firestore.Client) -> None:
+        """Forget ``client`` and close its channel, so the next call dials afresh.
+
+        Closing matters: gRPC shares one connection between channels to the
+        same target, so a new client would otherwise wait out the old one's
+        reconnect backoff (growing to two minutes) after Firestore is back.
+        A slow answer (DeadlineExceeded) keeps the client: its connection is
+        fine, and closing it would cancel other threads' healthy calls.
+        """
+        with self._lock:
+            if self._client is not client:
+                return
+            self._client = None
+        # firestore.Client has no public close(); its transport does.
+        transport = getattr(getattr(client, "_firestore_api_internal", None), "_transport", None)
+        if transport is not None:
+            transport.close()
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether Firestore could not be reached at all (UNAVAILABLE), after any retries."""
+    if isinstance(exc, google_exceptions.RetryError) and exc.cause is not None:
+        return _connection_lost(exc.cause)
+    if isinstance(exc, google_exceptions.ServiceUnavailable):
+        return True
+    code = getattr(exc, "code", None)
+    return callable(code) and code() == grpc.StatusCode.UNAVAILABLE
 
 
 def _path_of(snapshot: Any) -> DocPath:

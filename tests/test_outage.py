@@ -15,7 +15,8 @@ from google.cloud import firestore
 from diffio_progress import emulator
 from tests.seed import Seeder, new_key
 
-# The issue demands a bounded answer; with a 1 s Firestore deadline this is generous.
+# The issue demands a bounded answer; with a 3 s Firestore deadline this is generous
+# (3 s, not less: a just-restarted emulator answers its first reads slowly).
 BOUND_SECONDS = 10.0
 UNAVAILABLE = {"error": "Service temporarily unavailable; retry shortly", "code": "unavailable"}
 
@@ -91,7 +92,7 @@ def test_firestore_outages_are_a_bounded_503_and_the_function_recovers_without_r
     url = serve_function(
         FIRESTORE_EMULATOR_HOST=own_emulator.host_port,
         GOOGLE_CLOUD_PROJECT="diffio-progress-outage",
-        FIRESTORE_TIMEOUT_SECONDS="1",
+        FIRESTORE_TIMEOUT_SECONDS="3",
     )
     assert_served(poll_both_ways(url, key))
 
