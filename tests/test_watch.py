@@ -42,19 +42,26 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def test_watch_follows_a_video_generation_to_complete(seed: Seeder, url: str) -> None:
     key = seed.world("proj-v", "gen-v", has_video=True)
-    simulator = start_simulator(seed, "proj-v", "gen-v", has_video=True)
 
     # The real command line, as a user or script runs it.
-    result = subprocess.run(
+    watch = subprocess.Popen(
         [sys.executable, "-m", "diffio_progress", "watch", "gen-v", "--url", url, "--json"]
         + ["--interval", "0.05", "--project-id", "proj-v"],
         cwd=ROOT,
         env={**os.environ, "DIFFIO_API_KEY": key},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
     )
+    assert watch.stdout is not None
+    # The workers start once watch has seen the generation pending: on a slow
+    # machine the fast simulation could otherwise end before watch's first poll.
+    first = watch.stdout.readline()
+    assert json.loads(first)["status"] == "pending"
+    simulator = start_simulator(seed, "proj-v", "gen-v", has_video=True)
+    rest, errors = watch.communicate(timeout=60)
     simulator.join(30)
+    result = subprocess.CompletedProcess(watch.args, watch.returncode, first + rest, errors)
 
     assert result.returncode == 0, result.stderr
     lines = json_lines(result.stdout)
