@@ -116,6 +116,12 @@ class FirestoreStore:
             if _connection_lost(exc):
                 self._redial(client)
             raise StoreUnavailable(type(exc).__name__) from exc
+        except ValueError as exc:
+            # gRPC's "Cannot invoke RPC: Channel closed!": another thread closed
+            # this client's channel in _redial while this call was starting.
+            if self._client is client:
+                raise
+            raise StoreUnavailable("channel closed by a reconnect") from exc
 
     def _redial(self, client: firestore.Client) -> None:
         """Forget ``client`` and close its channel, so the next call dials afresh.
