@@ -76,8 +76,13 @@ class World:
 
     def kill(self) -> None:
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            # SIGTERM first: run stops what it started; SIGKILL would strand them.
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self._reader.join(10)
         assert self.process.stdout is not None
         self.process.stdout.close()
