@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from .processes import stop_group
 
@@ -137,7 +138,7 @@ class FirestoreEmulator:
         self.rules = rules
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="firestore-emulator-", suffix=".log")
+        self._log: IO[bytes] | None = None
 
     @property
     def host_port(self) -> str:
@@ -145,6 +146,10 @@ class FirestoreEmulator:
 
     def start(self) -> FirestoreEmulator:
         command = emulator_command(self.host, self.port, self.rules)
+        # Opened only once there is an emulator to log (a restart gets a fresh log).
+        if self._log is not None:
+            self._log.close()
+        self._log = tempfile.NamedTemporaryFile(prefix="firestore-emulator-", suffix=".log")
         self.process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -168,6 +173,8 @@ class FirestoreEmulator:
             stop_group(process)
 
     def log_tail(self, lines: int = 30) -> str:
+        if self._log is None:
+            return ""
         self._log.flush()
         text = Path(self._log.name).read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
