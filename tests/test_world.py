@@ -22,26 +22,24 @@ from diffio_progress import emulator
 from tests.conftest import ROOT
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class World:
     """A `run` subprocess whose output is read line by line."""
 
     def __init__(self, *args: str, env: dict[str, str]) -> None:
         self.port = emulator.free_port()
         self.firestore_port = emulator.free_port()
+        command = [sys.executable, "-m", "diffio_progress", "run", "--port", str(self.port)]
+        command += ["--firestore-port", str(self.firestore_port), *args]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "diffio_progress", "run", "--port", str(self.port)]
-            + ["--firestore-port", str(self.firestore_port), *args],
+            # As `make run &` from a shell starts it: with SIGINT ignored (the trap is
+            # inherited through exec). Ctrl-C must still work. A preexec_fn would run
+            # gRPC's fork handlers in this process's child and can crash it.
+            ["bash", "-c", 'trap "" INT; exec "$@"', "run", *command],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            # As `make run &` from a shell starts it: with SIGINT ignored. Ctrl-C must still work.
-            preexec_fn=_ignore_sigint,
         )
         self.lines: list[str] = []
         self._queue: Queue[str | None] = Queue()
