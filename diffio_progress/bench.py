@@ -17,7 +17,6 @@ import platform
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from .bench_load import (
     rpc_counts,
 )
 from .bench_report import Report, render
+from .processes import NotServing, start_function, stop_group, wait_until_serving
 from .rpc_count import diff
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,36 +93,22 @@ def seed(db: firestore.Client, count: int, prefix: str) -> list[Generation]:
 def served(target: str, source: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """functions-framework serving ``target`` on a free loopback port; yields URL and pid."""
     port = emulator.free_port()
-    command = [sys.executable, "-m", "functions_framework", f"--target={target}"]
-    command += [f"--source={source}", "--host=127.0.0.1", f"--port={port}"]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
+    process = start_function(
+        target,
+        source,
+        port,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,  # the function's one log line per request, as deployed
-        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"functions-framework ({target}) exited during start-up")
-            try:
-                urllib.request.urlopen(f"{url}/_bench/rpc-counts", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"functions-framework ({target}) did not start") from None
-                time.sleep(0.1)
+        try:
+            wait_until_serving(process, url, 30)
+        except NotServing as failed:
+            raise RuntimeError(f"functions-framework ({target}) {failed}") from None
         yield url, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_group(process)
 
 
 def _poll(url: str, gen: Generation, *, project: bool, floor: bool, key: bool = True) -> Poll:

@@ -1,14 +1,68 @@
-"""Stopping child process groups completely (the emulator's JVM runs under a launcher script)."""
+"""Child processes: a function served by functions-framework; process groups stopped completely."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import IO, Any
 
 _PROC = Path("/proc")
+# The folder holding main.py and the package: the served source imports from it.
+_REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+class NotServing(RuntimeError):
+    """A served function exited or did not answer during start-up."""
+
+
+def start_function(
+    target: str,
+    source: Path,
+    port: int,
+    *,
+    env: dict[str, str],
+    stdout: IO[Any] | int,
+    host: str = "127.0.0.1",
+) -> subprocess.Popen[bytes]:
+    """functions-framework serving ``target`` from ``source`` on ``host:port``.
+
+    It runs in its own process group: stop it with ``stop_group``.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "functions_framework", f"--target={target}"]
+        + [f"--source={source}", f"--host={host}", f"--port={port}"],
+        cwd=_REPOSITORY,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_until_serving(process: subprocess.Popen[bytes], url: str, timeout: float) -> None:
+    """Return once ``url`` answers an OPTIONS request with any HTTP status.
+
+    Raises ``NotServing`` if the process exits first or ``timeout`` passes.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise NotServing("exited during start-up")
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="OPTIONS"), timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # an error status is still an answer: the server is up
+        except OSError:
+            time.sleep(0.1)
+    raise NotServing(f"did not answer at {url} within {timeout:g} s")
 
 
 def stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:

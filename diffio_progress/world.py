@@ -11,14 +11,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO, TextIO
+from typing import TextIO
 
 from google.cloud import firestore
 
@@ -26,7 +25,7 @@ from . import emulator
 from .config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT
 from .connect import LOCAL_PROJECT, CliError, firestore_errors
 from .demo import AUDIO_PROJECT, DEMO_USER, Demo, seed_demo
-from .processes import stop_group
+from .processes import NotServing, start_function, stop_group, wait_until_serving
 from .simulator import Pace, Stopped, simulate
 from .watch import DEFAULT_URL
 
@@ -73,40 +72,12 @@ def check_port(port: int, what: str, flag: str) -> None:
         )
 
 
-def start_function(port: int, env: dict[str, str], log: IO[str]) -> subprocess.Popen[bytes]:
-    """functions-framework serving main.py, in its own process group."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--target=get_generation_progress",
-            f"--source={ROOT / 'main.py'}",
-            f"--host={HOST}",
-            f"--port={port}",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
 def wait_for_function(process: subprocess.Popen[bytes], url: str, log_path: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = Path(log_path).read_text(errors="replace").strip().splitlines()[-5:]
-            raise CliError("The function exited during start-up:\n" + "\n".join(tail))
-        try:
-            request = urllib.request.Request(url, method="OPTIONS")
-            with urllib.request.urlopen(request, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise CliError(f"The function did not answer at {url} within 60 s")
+    try:
+        wait_until_serving(process, url, 60)
+    except NotServing as failed:
+        tail = Path(log_path).read_text(errors="replace").strip().splitlines()[-5:]
+        raise CliError(f"The function {failed}:\n" + "\n".join(tail)) from None
 
 
 def python_command() -> str:
@@ -189,7 +160,9 @@ def _run(
         tempfile.NamedTemporaryFile("w", prefix="diffio-function-", suffix=".log")
     )
     # The function boots while the emulator starts: it connects on its first request.
-    function = start_function(options.port, env, log)
+    function = start_function(
+        "get_generation_progress", ROOT / "main.py", options.port, env=env, stdout=log, host=HOST
+    )
     stack.callback(stop_group, function)
     if reuse:
         say(f"Using the Firestore emulator at {host_port} (FIRESTORE_EMULATOR_HOST).")

@@ -5,9 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from google.cloud import firestore
 from diffio_progress import emulator
 from diffio_progress.handler import reset_default_handler
 from diffio_progress.logs import LOGGER_NAME
+from diffio_progress.processes import NotServing, start_function, stop_group, wait_until_serving
 from tests import secrecy
 from tests.seed import MINTED_KEYS, Seeder
 
@@ -134,39 +132,18 @@ def _function_servers(firestore_host: str, server_log_dir: Path) -> Iterator[Cal
             "GOOGLE_CLOUD_PROJECT": TEST_PROJECT,
             **env,
         }
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "functions_framework",
-                "--target=get_generation_progress",
-                f"--source={ROOT / 'main.py'}",
-                "--host=127.0.0.1",
-                f"--port={port}",
-            ],
-            cwd=ROOT,
-            env=full_env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
+        process = start_function(
+            "get_generation_progress", ROOT / "main.py", port, env=full_env, stdout=log_file
         )
         log_file.close()  # the child holds its own descriptor
         servers.append(process)
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail("functions-framework exited during start-up")
-            try:
-                urllib.request.urlopen(urllib.request.Request(url, method="OPTIONS"), timeout=1)
-                return url
-            except OSError:
-                time.sleep(0.1)
-        pytest.fail("functions-framework did not start in time")
+        try:
+            wait_until_serving(process, url, 30)
+        except NotServing as failed:
+            pytest.fail(f"functions-framework {failed}")
+        return url
 
     yield start
     for process in servers:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_group(process)
