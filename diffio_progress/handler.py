@@ -200,8 +200,7 @@ class ProgressHandler:
         """One batched read: key (unless cached), project, generation and the job documents."""
         project_path = paths.project(project_id)
         generation_path = paths.generation(project_id, generation_id)
-        stages = self._stages_to_read(project_id)
-        job_paths = {s: paths.job(project_id, generation_id, s) for s in stages}
+        job_paths = self._job_paths(project_id, generation_id)
         wanted = [project_path, generation_path, *job_paths.values()]
         if api_key.cached is None:
             wanted.insert(0, api_key.path)
@@ -233,8 +232,7 @@ class ProgressHandler:
         # Ids are unique in practice; if not, prefer the caller's own generation.
         match = next((g for g in found if g.data.get("userId") == caller.user_id), found[0])
         project_path = paths.project(match.api_project_id)
-        stages = self._stages_to_read(match.api_project_id)
-        job_paths = {s: paths.job(match.api_project_id, generation_id, s) for s in stages}
+        job_paths = self._job_paths(match.api_project_id, generation_id)
         docs = self.store.get_documents([project_path, *job_paths.values()])
         project = docs[project_path]
         if project is None:
@@ -263,10 +261,10 @@ class ProgressHandler:
         context.update(keyId=caller.key_id, userId=caller.user_id)
         return caller
 
-    def _stages_to_read(self, project_id: str) -> tuple[str, ...]:
-        # Until we know the project's media type, read the video stage too.
+    def _job_paths(self, project_id: str, generation_id: str) -> dict[str, paths.DocPath]:
+        """The job documents to read; until the project's media type is known, video's too."""
         known = self._video.get(project_id)
-        return stage_names(known is not False)
+        return {s: paths.job(project_id, generation_id, s) for s in stage_names(known is not False)}
 
     def _compose(
         self,
