@@ -3,7 +3,7 @@
 import flask
 import functions_framework
 
-from diffio_progress.handler import default_handler
+from diffio_progress.functions.wiring import default_handler
 
 
 @functions_framework.http

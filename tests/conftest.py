@@ -11,10 +11,15 @@ from pathlib import Path
 import pytest
 from google.cloud import firestore
 
-from diffio_progress import emulator
-from diffio_progress.handler import reset_default_handler
-from diffio_progress.logs import LOGGER_NAME
-from diffio_progress.processes import NotServing, start_function, stop_group, wait_until_serving
+from diffio_progress.functions.logs import LOGGER_NAME
+from diffio_progress.functions.wiring import reset_default_handler
+from diffio_progress.tools import emulator
+from diffio_progress.tools.processes import (
+    NotServing,
+    start_function,
+    stop_group,
+    wait_until_serving,
+)
 from tests import secrecy
 from tests.seed import MINTED_KEYS, Seeder
 

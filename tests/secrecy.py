@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from diffio_progress.logs import JsonFormatter
+from diffio_progress.functions.logs import JsonFormatter
 
 
 class LogCapture(logging.Handler):

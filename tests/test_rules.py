@@ -12,7 +12,7 @@ import pytest
 import requests
 from google.cloud import firestore
 
-from diffio_progress import emulator
+from diffio_progress.tools import emulator
 from tests.seed import Seeder, key_hash
 
 ROOT = Path(__file__).resolve().parent.parent

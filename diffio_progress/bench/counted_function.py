@@ -11,10 +11,12 @@ import threading
 
 import flask
 
-from diffio_progress.config import Settings
-from diffio_progress.handler import ProgressHandler, build_handler
-from diffio_progress.rpc_count import COUNTS_PATH, RpcCounter, client_factory, counts_body
-from diffio_progress.store import FirestoreStore
+from diffio_progress.functions.config import Settings
+from diffio_progress.functions.progress_handler import ProgressHandler
+from diffio_progress.functions.store import FirestoreStore
+from diffio_progress.functions.wiring import build_handler
+
+from .rpc_count import COUNTS_PATH, RpcCounter, client_factory, counts_body
 
 COUNTER = RpcCounter()
 _handler: ProgressHandler | None = None

@@ -17,11 +17,12 @@ from typing import Any
 import flask
 from google.cloud import firestore
 
-from diffio_progress import paths
-from diffio_progress.auth import hash_api_key, header_bytes
-from diffio_progress.progress import stage_names
-from diffio_progress.request import extract_api_key
-from diffio_progress.rpc_count import COUNTS_PATH, CountingClient, RpcCounter, counts_body
+from diffio_progress.core import paths
+from diffio_progress.core.auth import hash_api_key, header_bytes
+from diffio_progress.core.progress import stage_names
+from diffio_progress.core.request import extract_api_key
+
+from .rpc_count import COUNTS_PATH, CountingClient, RpcCounter, counts_body
 
 COUNTER = RpcCounter()
 _client: firestore.Client | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .bench_load import Samples, Throughput
+from .load import Samples, Throughput
 from .rpc_count import BATCH_GET, RUN_QUERY, reads, rpcs
 
 # Targets of issue 5: ratio limits against the floor.

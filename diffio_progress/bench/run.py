@@ -25,9 +25,16 @@ from pathlib import Path
 
 from google.cloud import firestore
 
-from . import emulator
-from .auth import hash_api_key
-from .bench_load import (
+from diffio_progress.core.auth import hash_api_key
+from diffio_progress.tools import emulator
+from diffio_progress.tools.processes import (
+    NotServing,
+    start_function,
+    stop_group,
+    wait_until_serving,
+)
+
+from .load import (
     HttpClient,
     Poll,
     PollFactory,
@@ -35,11 +42,10 @@ from .bench_load import (
     interleaved_throughput,
     rpc_counts,
 )
-from .bench_report import Report, render
-from .processes import NotServing, start_function, stop_group, wait_until_serving
+from .report import Report, render
 from .rpc_count import diff
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "diffio-progress-bench"
 USERS = ("user-a", "user-b", "user-c", "user-d")
 
@@ -191,15 +197,15 @@ def main(argv: list[str] | None = None) -> int:
         db = firestore.Client(project=PROJECT)
         gens = seed(db, args.generations, "g")
         fresh = seed(db, 48, "fresh")
-        source = ROOT / "diffio_progress"
+        source = ROOT / "diffio_progress" / "bench"
         function, function_pid = stack.enter_context(
-            served("get_generation_progress", source / "counted.py", env)
+            served("get_generation_progress", source / "counted_function.py", env)
         )
         cached_env = {**env, "API_KEY_CACHE_TTL_SECONDS": str(args.key_cache_ttl)}
         cached, _ = stack.enter_context(
-            served("get_generation_progress", source / "counted.py", cached_env)
+            served("get_generation_progress", source / "counted_function.py", cached_env)
         )
-        floor, floor_pid = stack.enter_context(served("floor", source / "floor.py", env))
+        floor, floor_pid = stack.enter_context(served("floor", source / "floor_function.py", env))
         polls = kinds(function, cached, floor, gens)
 
         counts = count_per_poll(function, cached, floor, fresh[:8])
@@ -241,7 +247,3 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(render(report))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

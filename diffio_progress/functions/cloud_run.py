@@ -15,9 +15,10 @@ from google.api_core import retry as retries
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
+from diffio_progress.core.progress import LiveExecution
+
 from .caches import LockedCache
 from .config import Settings
-from .progress import LiveExecution
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,8 +12,8 @@ from typing import Any
 
 import flask
 
-from . import logs, paths
-from .auth import (
+from diffio_progress.core import paths
+from diffio_progress.core.auth import (
     Caller,
     authorize,
     check_owner,
@@ -23,11 +22,25 @@ from .auth import (
     invalid_key,
     missing_key,
 )
+from diffio_progress.core.errors import ApiError, StoreUnavailable
+from diffio_progress.core.progress import (
+    RESTORED_VIDEO,
+    LiveLookup,
+    compose,
+    has_video,
+    stage_names,
+)
+from diffio_progress.core.request import (
+    MAX_API_KEY_CHARS,
+    ProgressQuery,
+    check_method,
+    extract_api_key,
+    parse_body,
+)
+
+from . import logs
 from .caches import LockedCache
 from .config import Settings
-from .errors import ApiError, StoreUnavailable
-from .progress import RESTORED_VIDEO, LiveLookup, compose, has_video, stage_names
-from .request import MAX_API_KEY_CHARS, ProgressQuery, check_method, extract_api_key, parse_body
 from .responses import error_response, json_response, preflight
 from .store import Document, FirestoreStore
 
@@ -280,36 +293,3 @@ class ProgressHandler:
             path = paths.job(project_id, generation_id, RESTORED_VIDEO)
             jobs[RESTORED_VIDEO] = self.store.get_documents([path])[path]
         return compose(generation_id, project_id, project, jobs, self.live_lookup)
-
-
-_default: ProgressHandler | None = None
-_default_lock = threading.Lock()
-
-
-def default_handler(environ: Mapping[str, str] | None = None) -> ProgressHandler:
-    """The process-wide handler, built on first use from the environment."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = build_handler(Settings.from_env(environ))
-    return _default
-
-
-def build_handler(settings: Settings, store: FirestoreStore | None = None) -> ProgressHandler:
-    """The handler as deployed; ``store`` replaces the default one (the benchmark counts RPCs)."""
-    logs.configure()
-    store = store or FirestoreStore(settings.firestore_timeout, project=settings.project)
-    live_lookup: LiveLookup | None = None
-    if settings.cloud_run_lookup:
-        from .cloud_run import CloudRunLookup
-
-        live_lookup = CloudRunLookup.from_settings(settings)
-    return ProgressHandler(settings, store, live_lookup)
-
-
-def reset_default_handler() -> None:
-    """Forget the process-wide handler (tests change the environment between cases)."""
-    global _default
-    with _default_lock:
-        _default = None

@@ -8,8 +8,9 @@ from typing import Any
 
 import flask
 
+from diffio_progress.core.errors import ApiError
+
 from .config import Settings
-from .errors import ApiError
 
 CORS_ALLOW_METHODS = "POST, OPTIONS"
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Api-Key, Xi-Api-Key"

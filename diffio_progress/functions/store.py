@@ -15,9 +15,9 @@ from google.api_core import retry as retries
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from . import paths
-from .errors import StoreUnavailable
-from .paths import DocPath
+from diffio_progress.core import paths
+from diffio_progress.core.errors import StoreUnavailable
+from diffio_progress.core.paths import DocPath
 
 log = logging.getLogger(__name__)
 

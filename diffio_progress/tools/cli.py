@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from .connect import CliError, firestore_client, firestore_errors
+from .firestore_connection import CliError, firestore_client, firestore_errors
 
 PROG = "python -m diffio_progress"
 
@@ -37,7 +37,8 @@ def _positive(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .progress import ALL_STAGES
+    from diffio_progress.core.progress import ALL_STAGES
+
     from .watch import DEFAULT_URL
 
     parser = argparse.ArgumentParser(
@@ -128,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
-    from .connect import LOCAL_PROJECT
+    from .firestore_connection import LOCAL_PROJECT
     from .simulator import Pace
     from .world import WorldOptions, run
 
@@ -255,7 +256,3 @@ def main(
         return error.exit_code
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,9 @@ from typing import Any
 
 from google.cloud import firestore
 
-from . import keys, paths
+from diffio_progress.core import paths
+
+from . import keys
 from .simulator import new_generation_id
 
 DEMO_USER = "demo-user"

@@ -10,8 +10,9 @@ from google.api_core import exceptions as google_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud import firestore
 
+from diffio_progress.functions.config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT
+
 from . import emulator
-from .config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT
 
 # The project `run` uses on the emulator when none is given.
 LOCAL_PROJECT = "diffio-local"

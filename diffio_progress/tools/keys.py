@@ -10,8 +10,8 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from . import paths
-from .auth import hash_api_key
+from diffio_progress.core import paths
+from diffio_progress.core.auth import hash_api_key
 
 TEST_PREFIX = "diffio_test_"
 LIVE_PREFIX = "diffio_live_"

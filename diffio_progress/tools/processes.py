@@ -14,7 +14,7 @@ from typing import IO, Any
 
 _PROC = Path("/proc")
 # The folder holding main.py and the package: the served source imports from it.
-_REPOSITORY = Path(__file__).resolve().parent.parent
+_REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 class NotServing(RuntimeError):

@@ -9,9 +9,15 @@ from dataclasses import dataclass
 
 from google.cloud import firestore
 
-from . import paths
-from .progress import AUDIO_STAGES, COMPLETE, FAILED, PRE_PROCESSING, VIDEO_STAGES
-from .writer import StageWriter
+from diffio_progress.core import paths
+from diffio_progress.core.progress import (
+    AUDIO_STAGES,
+    COMPLETE,
+    FAILED,
+    PRE_PROCESSING,
+    VIDEO_STAGES,
+)
+from diffio_progress.worker.stage_writer import StageWriter
 
 # What each stage's worker says while it runs, in order.
 STEP_MESSAGES = {

@@ -12,7 +12,7 @@ from typing import Any, Protocol, TextIO
 
 import httpx
 
-from .connect import CliError
+from .firestore_connection import CliError
 
 DEFAULT_URL = "http://127.0.0.1:8080/v1/get_generation_progress"
 API_KEY_VARIABLE = "DIFFIO_API_KEY"

@@ -21,15 +21,16 @@ from typing import TextIO
 
 from google.cloud import firestore
 
+from diffio_progress.functions.config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT
+
 from . import emulator
-from .config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT
-from .connect import LOCAL_PROJECT, CliError, firestore_errors
 from .demo import AUDIO_PROJECT, DEMO_USER, Demo, seed_demo
+from .firestore_connection import LOCAL_PROJECT, CliError, firestore_errors
 from .processes import NotServing, start_function, stop_group, wait_until_serving
 from .simulator import Pace, Stopped, simulate
 from .watch import DEFAULT_URL
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FIRESTORE_PORT = 8181
 DEFAULT_PORT = 8080
 HOST = "127.0.0.1"

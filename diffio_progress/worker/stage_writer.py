@@ -21,9 +21,8 @@ from typing import Any
 
 from google.cloud import firestore
 
-from . import paths
-from .config import GOOGLE_CLOUD_PROJECT
-from .progress import (
+from diffio_progress.core import paths
+from diffio_progress.core.progress import (
     ALL_STAGES,
     COMPLETE,
     FAILED,
@@ -47,6 +46,7 @@ JOB_FIELDS = (
 _RANK = {PENDING: 0, RUNNING: 1, COMPLETE: 2, FAILED: 2}
 _START_STATES = {"PENDING": PENDING, "RUNNING": RUNNING}
 
+GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
 # Cloud Run jobs set these in every task's environment.
 CLOUD_RUN_JOB = "CLOUD_RUN_JOB"
 CLOUD_RUN_EXECUTION = "CLOUD_RUN_EXECUTION"

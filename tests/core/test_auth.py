@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from diffio_progress.auth import Caller, authorize, check_owner, hash_api_key, header_bytes
-from diffio_progress.errors import ApiError
+from diffio_progress.core.auth import Caller, authorize, check_owner, hash_api_key, header_bytes
+from diffio_progress.core.errors import ApiError
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 # Marks a field to leave out of the key document.

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from diffio_progress import paths
-from diffio_progress.ids import MAX_ID_BYTES, is_document_id
+from diffio_progress.core import paths
+from diffio_progress.core.ids import MAX_ID_BYTES, is_document_id
 
 
 @pytest.mark.parametrize(

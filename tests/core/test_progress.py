@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from diffio_progress.progress import (
+from diffio_progress.core.progress import (
     LiveExecution,
     Stage,
     apply_live,

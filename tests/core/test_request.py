@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from diffio_progress.errors import ApiError
-from diffio_progress.request import ProgressQuery, check_method, extract_api_key, parse_body
+from diffio_progress.core.errors import ApiError
+from diffio_progress.core.request import ProgressQuery, check_method, extract_api_key, parse_body
 
 
 @pytest.mark.parametrize("method", ["POST", "OPTIONS"])

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from google.cloud import run_v2
 
-from diffio_progress.cloud_run import CloudRunLookup, executions_client, live_execution
-from diffio_progress.progress import LiveExecution
+from diffio_progress.core.progress import LiveExecution
+from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client, live_execution
 from tests import cloud_run_standin as standin_replies
 from tests.cloud_run_standin import CloudRunStandIn, Reply
 from tests.seed import Seeder
@@ -140,7 +140,7 @@ class Records(logging.Handler):
 @pytest.fixture
 def cloud_run_warnings() -> Iterator[list[logging.LogRecord]]:
     """Warnings of the lookup module (the package logger does not propagate to the root)."""
-    logger = logging.getLogger("diffio_progress.cloud_run")
+    logger = logging.getLogger("diffio_progress.functions.cloud_run")
     handler = Records()
     logger.addHandler(handler)
     yield handler.records

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from diffio_progress.config import Settings
+from diffio_progress.functions.config import Settings
 
 
 def test_defaults_suit_production() -> None:

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from diffio_progress import emulator
-from diffio_progress.handler import reset_default_handler
+from diffio_progress.functions.wiring import reset_default_handler
+from diffio_progress.tools import emulator
 from tests import spec_example
 from tests.seed import Seeder, new_key
 

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.seed import Seeder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PATH = "/v1/get_generation_progress"
 SCHEMA = schemathesis.openapi.from_path(str(ROOT / "openapi.yaml"))
 POST = SCHEMA[PATH]["POST"]

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from diffio_progress import emulator
+from diffio_progress.tools import emulator
 from tests.seed import Seeder, new_key
 
 PATH = b"/v1/get_generation_progress"

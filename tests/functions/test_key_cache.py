@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from diffio_progress.config import Settings
+from diffio_progress.functions.config import Settings
 from tests.conftest import TEST_PROJECT
-from tests.counted import BATCH, QUERY, Counted, counted_handler
+from tests.counted_handler import BATCH, QUERY, Counted, counted_handler
 from tests.seed import Seeder, key_hash
 
 TTL = 10.0

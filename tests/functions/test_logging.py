@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from diffio_progress import emulator
-from diffio_progress.logs import LOGGER_NAME, JsonFormatter
+from diffio_progress.functions.logs import LOGGER_NAME, JsonFormatter
+from diffio_progress.tools import emulator
 from tests import secrecy
 from tests.conftest import TEST_PROJECT
 from tests.seed import MINTED_KEYS, Seeder

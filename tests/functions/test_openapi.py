@@ -24,12 +24,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from diffio_progress import emulator
-from diffio_progress.config import Settings
-from diffio_progress.handler import ProgressHandler
+from diffio_progress.functions.config import Settings
+from diffio_progress.functions.progress_handler import ProgressHandler
+from diffio_progress.tools import emulator
 from tests.seed import Seeder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "openapi.yaml"
 PATH = "/v1/get_generation_progress"
 RAW_SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())
@@ -247,7 +247,7 @@ def _documented_codes() -> dict[int, set[str]]:
 
 
 def test_every_error_code_in_the_code_is_documented_under_its_status() -> None:
-    source = "\n".join(p.read_text() for p in (ROOT / "diffio_progress").glob("*.py"))
+    source = "\n".join(p.read_text() for p in (ROOT / "diffio_progress").rglob("*.py"))
     raised = set(re.findall(r'ApiError\(\s*(\d{3}),\s*"([a-z_]+)"', source))
     assert len(raised) >= 15, raised  # the pattern still finds the codes
     documented = _documented_codes()

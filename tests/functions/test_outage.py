@@ -12,7 +12,7 @@ import httpx
 import pytest
 from google.cloud import firestore
 
-from diffio_progress import emulator
+from diffio_progress.tools import emulator
 from tests.seed import Seeder, new_key
 
 # The issue demands a bounded answer; with a 3 s Firestore deadline this is generous

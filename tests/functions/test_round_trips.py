@@ -10,12 +10,12 @@ import functions_framework
 import pytest
 from google.cloud import firestore
 
-from diffio_progress import paths
-from diffio_progress.config import Settings
-from diffio_progress.rpc_count import COUNTS_PATH, diff
-from diffio_progress.store import FirestoreStore, FoundGeneration
+from diffio_progress.bench.rpc_count import COUNTS_PATH, diff
+from diffio_progress.core import paths
+from diffio_progress.functions.config import Settings
+from diffio_progress.functions.store import FirestoreStore, FoundGeneration
 from tests.conftest import ROOT, TEST_PROJECT
-from tests.counted import BATCH, QUERY, Counted, counted_handler
+from tests.counted_handler import BATCH, QUERY, Counted, counted_handler
 from tests.seed import Seeder, key_hash
 
 
@@ -211,7 +211,7 @@ def test_the_floor_reads_the_same_documents_in_one_batch(
     seed: Seeder, counted: Counted, db: firestore.Client
 ) -> None:
     floor = functions_framework.create_app(
-        target="floor", source=str(ROOT / "diffio_progress" / "floor.py")
+        target="floor", source=str(ROOT / "diffio_progress" / "bench" / "floor_function.py")
     ).test_client()
     for video in (False, True):
         project_id, generation_id = f"proj-{video}", f"gen-{video}"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from diffio_progress import emulator, paths
-from diffio_progress.errors import StoreUnavailable
-from diffio_progress.store import FirestoreStore
+from diffio_progress.core import paths
+from diffio_progress.core.errors import StoreUnavailable
+from diffio_progress.functions.store import FirestoreStore
+from diffio_progress.tools import emulator
 
 
 @pytest.fixture

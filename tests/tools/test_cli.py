@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from diffio_progress.__main__ import main
-from diffio_progress.emulator import free_port
+from diffio_progress.tools.cli import main
+from diffio_progress.tools.emulator import free_port
 from tests.conftest import ROOT
 
 COMMANDS = ["run", "watch", "simulate", "create-key", "revoke-key"]
@@ -189,9 +189,9 @@ def test_run_with_a_dead_given_emulator_is_one_clear_line(
 def test_the_deployed_function_never_loads_the_cli_libraries() -> None:
     probe = (
         "import sys, main\n"
-        "from diffio_progress.handler import default_handler\n"
+        "from diffio_progress.functions.wiring import default_handler\n"
         "default_handler({'GOOGLE_CLOUD_PROJECT': 'p'})\n"
-        "loaded = {'rich', 'httpx', 'diffio_progress.watch', 'diffio_progress.world'}\n"
+        "loaded = {'rich', 'httpx', 'diffio_progress.tools.watch', 'diffio_progress.tools.world'}\n"
         "print(sorted(loaded & set(sys.modules)))\n"
     )
     result = subprocess.run(

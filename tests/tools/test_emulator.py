@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from diffio_progress import emulator
+from diffio_progress.tools import emulator
 from tests.conftest import ROOT
 
 
@@ -32,7 +32,7 @@ def test_a_suite_without_an_emulator_fails_and_never_skips() -> None:
     env["PATH"] = str(Path(sys.executable).parent)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
-        + ["tests/test_endpoint.py::test_the_seed_example_round_trips_exactly"],
+        + ["tests/functions/test_endpoint.py::test_the_seed_example_round_trips_exactly"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from diffio_progress.__main__ import main
+from diffio_progress.tools.cli import main
 from tests.seed import Seeder
 
 KEY_SHAPE = re.compile(r"diffio_(test|live)_[A-Za-z0-9_-]{43}")

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from diffio_progress.__main__ import main
-from diffio_progress.emulator import free_port
-from diffio_progress.simulator import Failure, Pace, simulate
+from diffio_progress.tools.cli import main
+from diffio_progress.tools.emulator import free_port
+from diffio_progress.tools.simulator import Failure, Pace, simulate
 from tests.conftest import ROOT
 from tests.seed import Seeder
 

@@ -18,7 +18,7 @@ from queue import Empty, Queue
 import httpx
 import pytest
 
-from diffio_progress import emulator
+from diffio_progress.tools import emulator
 from tests.conftest import ROOT
 
 

@@ -11,7 +11,7 @@ from google.cloud import firestore
 from hypothesis import given
 from hypothesis import strategies as st
 
-from diffio_progress.writer import (
+from diffio_progress.worker.stage_writer import (
     JOB_FIELDS,
     Change,
     Complete,

@@ -1,0 +1,1 @@
+"""The benchmark: the function against a floor function, RPCs counted on the wire. Not deployed."""

@@ -1,0 +1,1 @@
+"""The command line and the local world: run, watch, simulate, keys, emulator; never deployed."""

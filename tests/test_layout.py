@@ -1,0 +1,133 @@
+"""The folders keep their promises: what is uploaded, what a worker loads, which way imports go."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from modulefinder import ModuleFinder
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGE = "diffio_progress"
+# What each folder may import from this project (itself included), beyond the package root.
+MAY_IMPORT = {
+    "core": {"core"},
+    "worker": {"core", "worker"},
+    "functions": {"core", "worker", "functions"},
+    "tools": {"core", "worker", "functions", "tools"},
+    "bench": {"core", "worker", "functions", "tools", "bench"},
+}
+FORBIDDEN_IN_CORE = ("google", "flask", "grpc", "functions_framework", "cachetools", "httpx")
+MAX_LINES = 300
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def finder_for(path: Path) -> ModuleFinder:
+    """A modulefinder that has walked ``path``'s imports, transitively, lazy ones included.
+
+    It searches the repository only, so it never descends into the standard
+    library or site-packages; those names land in ``badmodules``. A module of
+    the package is imported by name, so that its relative imports resolve.
+    """
+    finder = ModuleFinder(path=[str(ROOT)])
+    if path.parent == ROOT:
+        finder.run_script(str(path))
+    else:
+        finder.import_hook(module_name(path).removesuffix(".__init__"))
+    return finder
+
+
+def project_modules_reached(path: Path) -> dict[str, Path]:
+    """Modules of this package that ``path`` imports, transitively (itself included)."""
+    finder = finder_for(path)
+    return {
+        name: Path(module.__file__)
+        for name, module in finder.modules.items()
+        if name.split(".")[0] == PACKAGE and module.__file__
+    }
+
+
+def outside_imports(script: Path) -> set[str]:
+    """Top-level names of what ``script`` imports that is not in this repository."""
+    return {name.split(".")[0] for name in finder_for(script).badmodules}
+
+
+def folder_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 else None
+
+
+def package_modules() -> list[Path]:
+    return sorted((ROOT / PACKAGE).rglob("*.py"))
+
+
+def test_a_deploy_uploads_exactly_the_modules_main_py_can_import() -> None:
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        pytest.fail("gcloud is needed to check .gcloudignore (it deploys, too)", pytrace=False)
+    listed = subprocess.run(
+        [gcloud, "meta", "list-files-for-upload", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    modules = project_modules_reached(ROOT / "main.py").values()
+    reached = {p.relative_to(ROOT).as_posix() for p in modules}
+    # Every package on the way is uploaded with its __init__.py (modulefinder lists them too).
+    packages = {(Path(m).parent / "__init__.py").as_posix() for m in reached}
+    assert {f for f in listed if f.endswith(".py")} == {"main.py", *reached, *packages}
+    assert set(listed) - {f for f in listed if f.endswith(".py")} == {"requirements.txt"}
+    # The check has teeth: the tools and the benchmark exist, and none of them is uploaded.
+    assert not [f for f in listed if f.startswith((f"{PACKAGE}/tools/", f"{PACKAGE}/bench/"))]
+    assert (ROOT / PACKAGE / "tools" / "cli.py").is_file()
+
+
+@pytest.mark.parametrize("module", package_modules(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_imports_point_only_down_or_sideways(module: Path) -> None:
+    folder = folder_of(module_name(module))
+    if folder is None:
+        return  # the package root (__init__, __main__) may use any folder
+    reached = {folder_of(name) for name in project_modules_reached(module)} - {None}
+    assert reached <= MAY_IMPORT[folder], f"{folder}/ may not import {reached - MAY_IMPORT[folder]}"
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted((ROOT / PACKAGE / "core").glob("*.py")),
+    ids=lambda p: p.name,
+)
+def test_the_pure_core_imports_no_io_library(module: Path) -> None:
+    assert not outside_imports(module) & set(FORBIDDEN_IN_CORE)
+
+
+def test_a_worker_imports_the_writer_without_flask_rich_or_httpx() -> None:
+    probe = (
+        "import sys\n"
+        "from diffio_progress.worker.stage_writer import StageWriter\n"
+        "heavy = ('flask', 'rich', 'httpx', 'werkzeug', 'functions_framework')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
+        "    or m.startswith(('diffio_progress.functions', 'diffio_progress.tools'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("module", package_modules(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_module_says_what_it_does_and_stays_small(module: Path) -> None:
+    text = module.read_text()
+    docstring = ast.get_docstring(ast.parse(text))
+    assert docstring, "a one-line docstring says what the module does"
+    assert len(docstring.splitlines()[0]) > 20
+    assert len(text.splitlines()) <= MAX_LINES
