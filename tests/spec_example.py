@@ -1,4 +1,4 @@
-"""The API reference's "Successful response" example, and the stages rules 5 and 6 report."""
+"""The API reference's "Successful response" example, the stages rules 5 and 6 report, rule 9."""
 
 from typing import Any
 
@@ -47,3 +47,15 @@ PENDING_STAGE: dict[str, Any] = {
     "errorDetails": None,
 }
 COMPLETE_STAGE: dict[str, Any] = {**PENDING_STAGE, "status": "complete", "progress": 100}
+
+
+def current_stage(stage: str, index: int, count: int, progress: float = 0) -> dict[str, Any]:
+    """Rule 9's ``stage`` and ``stageProgress``, as a pending, processing or failed body has."""
+    return {
+        "stage": stage,
+        "stageProgress": {"stage": stage, "index": index, "count": count, "progress": progress},
+    }
+
+
+# What a poll answers for the example's documents: the reference's example plus rule 9.
+RESPONSE_WITH_STAGE: dict[str, Any] = {**RESPONSE, **current_stage("inference", 2, 3, 45)}

@@ -19,8 +19,8 @@ from google.cloud import firestore
 
 from diffio_progress.core import paths
 from diffio_progress.core.auth import hash_api_key, header_bytes
-from diffio_progress.core.progress import stage_names
 from diffio_progress.core.request import extract_api_key
+from diffio_progress.core.stages import stage_names
 
 from .rpc_count import COUNTS_PATH, CountingClient, RpcCounter, counts_body
 

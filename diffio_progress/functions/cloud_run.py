@@ -15,7 +15,7 @@ from google.api_core import retry as retries
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
-from diffio_progress.core.progress import LiveExecution
+from diffio_progress.core.stages import LiveExecution
 
 from .caches import LockedCache
 from .config import Settings

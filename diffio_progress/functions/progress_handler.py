@@ -23,13 +23,7 @@ from diffio_progress.core.auth import (
     missing_key,
 )
 from diffio_progress.core.errors import ApiError, StoreUnavailable
-from diffio_progress.core.progress import (
-    RESTORED_VIDEO,
-    LiveLookup,
-    compose,
-    has_video,
-    stage_names,
-)
+from diffio_progress.core.progress import LiveLookup, compose
 from diffio_progress.core.request import (
     MAX_API_KEY_CHARS,
     ProgressQuery,
@@ -37,6 +31,7 @@ from diffio_progress.core.request import (
     extract_api_key,
     parse_body,
 )
+from diffio_progress.core.stages import RESTORED_VIDEO, has_video, stage_names
 
 from . import logs
 from .caches import LockedCache
@@ -226,7 +221,7 @@ class ProgressHandler:
         # Found and owned: a later poll without apiProjectId needs no query.
         self._project_of.set(generation_id, project_id)
         jobs = {stage: docs[path] for stage, path in job_paths.items()}
-        return self._compose(generation_id, project_id, project, jobs)
+        return self._compose(generation_id, project_id, project, generation, jobs)
 
     def _progress_by_search(
         self, generation_id: str, api_key: _ApiKey, context: dict[str, Any]
@@ -253,7 +248,7 @@ class ProgressHandler:
         check_owner(caller, project, match.data)
         self._project_of.set(generation_id, match.api_project_id)
         jobs = {stage: docs[path] for stage, path in job_paths.items()}
-        return self._compose(generation_id, match.api_project_id, project, jobs)
+        return self._compose(generation_id, match.api_project_id, project, match.data, jobs)
 
     def _authorize(
         self, api_key: _ApiKey, read: Document | None, context: dict[str, Any]
@@ -284,6 +279,7 @@ class ProgressHandler:
         generation_id: str,
         project_id: str,
         project: Document,
+        generation: Document,
         jobs: dict[str, Document | None],
     ) -> dict[str, Any]:
         video = has_video(project)
@@ -292,4 +288,4 @@ class ProgressHandler:
             # Only if a project gained video after we cached it as audio.
             path = paths.job(project_id, generation_id, RESTORED_VIDEO)
             jobs[RESTORED_VIDEO] = self.store.get_documents([path])[path]
-        return compose(generation_id, project_id, project, jobs, self.live_lookup)
+        return compose(generation_id, project_id, project, jobs, self.live_lookup, generation)

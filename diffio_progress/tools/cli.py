@@ -37,7 +37,7 @@ def _positive(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from diffio_progress.core.progress import ALL_STAGES
+    from diffio_progress.core.stages import ALL_STAGES
 
     from .watch import DEFAULT_URL
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from google.cloud import firestore
 
 from diffio_progress.core import paths
-from diffio_progress.core.progress import (
+from diffio_progress.core.stages import (
     AUDIO_STAGES,
     COMPLETE,
     FAILED,

@@ -22,7 +22,7 @@ from typing import Any
 from google.cloud import firestore
 
 from diffio_progress.core import paths
-from diffio_progress.core.progress import (
+from diffio_progress.core.stages import (
     ALL_STAGES,
     COMPLETE,
     FAILED,

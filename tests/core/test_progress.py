@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from diffio_progress.core.progress import (
+from diffio_progress.core.progress import compose
+from diffio_progress.core.stages import (
     LiveExecution,
     Stage,
     apply_live,
     clamp_progress,
-    compose,
     live_lookups,
     normalize_status,
     overall_status,
@@ -33,7 +33,7 @@ def body(
     return compose("gen-1", "proj-1", project, jobs or {})
 
 
-def test_the_seed_example_is_composed_exactly() -> None:
+def test_the_seed_example_is_composed_exactly_plus_rule_9s_current_stage() -> None:
     jobs = {
         "preProcessing": {"jobId": "job-pre", "jobState": "SUCCEEDED", "status": "complete"},
         "inference": {
@@ -52,7 +52,7 @@ def test_the_seed_example_is_composed_exactly() -> None:
         },
     }
     composed = compose("gen-123", "proj-123", {"userId": "u", "hasVideo": True}, jobs)
-    assert composed == spec_example.RESPONSE
+    assert composed == spec_example.RESPONSE_WITH_STAGE
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from google.cloud import run_v2
 
-from diffio_progress.core.progress import LiveExecution
+from diffio_progress.core.stages import LiveExecution
 from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client, live_execution
 from tests import cloud_run_standin as standin_replies
 from tests.cloud_run_standin import CloudRunStandIn, Reply

@@ -12,6 +12,7 @@ import httpx
 from google.cloud import firestore
 
 from tests.seed import Seeder
+from tests.spec_example import current_stage
 
 REQUESTS = 200
 CLIENTS = 16
@@ -48,6 +49,7 @@ def _expected_body(gen: Gen) -> dict[str, Any]:
         "hasVideo": gen.video,
         "preProcessing": _stage("complete", 100, f"pre-{gen.generation_id}"),
         "inference": _stage("running", gen.inference_progress, f"inf-{gen.generation_id}"),
+        **current_stage("inference", 2, 3 if gen.video else 2, gen.inference_progress),
     }
     if gen.video:
         body["restoredVideo"] = _stage("pending", 0)

@@ -130,7 +130,7 @@ def test_the_seed_example_round_trips_exactly(client: Any, seed: Seeder) -> None
         assert response.mimetype == "application/json"
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert response.headers["Cache-Control"] == "no-store"
-        assert response.get_json() == spec_example.RESPONSE
+        assert response.get_json() == spec_example.RESPONSE_WITH_STAGE
 
 
 # -- 204 preflight, 405, CORS, any path ------------------------------------
@@ -701,6 +701,7 @@ def test_an_audio_project_has_two_stages_and_no_restored_video_key(
         "hasVideo": False,
         "preProcessing": PENDING_STAGE,
         "inference": PENDING_STAGE,
+        **spec_example.current_stage("preProcessing", 1, 2),
     }
 
 
@@ -717,6 +718,7 @@ def test_a_video_project_with_no_job_documents_is_three_pending_stages(
         "preProcessing": PENDING_STAGE,
         "inference": PENDING_STAGE,
         "restoredVideo": PENDING_STAGE,
+        **spec_example.current_stage("preProcessing", 1, 3),
     }
 
 
