@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Environment variable names (the README's configuration table lists them all).
 GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
@@ -18,6 +18,18 @@ CLOUD_RUN_LOOKUP = "CLOUD_RUN_LOOKUP"
 CLOUD_RUN_DEADLINE_SECONDS = "CLOUD_RUN_DEADLINE_SECONDS"
 CLOUD_RUN_CACHE_TTL_SECONDS = "CLOUD_RUN_CACHE_TTL_SECONDS"
 CLOUD_RUN_EMULATOR_HOST = "CLOUD_RUN_EMULATOR_HOST"
+KEY_RATE_LIMIT_PER_SECOND = "KEY_RATE_LIMIT_PER_SECOND"
+KEY_RATE_LIMIT_BURST = "KEY_RATE_LIMIT_BURST"
+WEBHOOK_SINK = "WEBHOOK_SINK"
+SVIX_API_TOKEN = "SVIX_API_TOKEN"
+SVIX_SERVER_URL = "SVIX_SERVER_URL"
+WEBHOOK_MAX_AGE_HOURS = "WEBHOOK_MAX_AGE_HOURS"
+WEBHOOK_ALLOW_PRIVATE_URLS = "WEBHOOK_ALLOW_PRIVATE_URLS"
+REAPER_MIN_AGE_SECONDS = "REAPER_MIN_AGE_SECONDS"
+REAPER_BATCH = "REAPER_BATCH"
+
+# Where status-change events go (events-contract.md §4).
+WEBHOOK_SINKS = ("off", "svix", "direct")
 
 # A revoked key stops working within the key cache's TTL: never allow more than this.
 MAX_API_KEY_CACHE_TTL = 30.0
@@ -42,6 +54,18 @@ class Settings:
     cloud_run_deadline: float = 2.0
     cloud_run_cache_ttl: float = 5.0
     cloud_run_emulator_host: str | None = None
+    # What one API key may cost one instance: a token bucket; a rate of 0 turns it off.
+    key_rate_limit_per_second: float = 20.0
+    key_rate_limit_burst: float = 40.0
+    # Status-change events (events-contract.md §3-4).
+    webhook_sink: str = "off"
+    svix_api_token: str | None = field(default=None, repr=False)  # a secret: never printed
+    svix_server_url: str | None = None
+    webhook_max_age_hours: float = 24.0
+    webhook_allow_private_urls: bool = False
+    # The reaper of dead workers (events-contract.md §5).
+    reaper_min_age_seconds: float = 60.0
+    reaper_batch: int = 500
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +92,17 @@ class Settings:
             cloud_run_deadline=_number(env, CLOUD_RUN_DEADLINE_SECONDS, cls.cloud_run_deadline),
             cloud_run_cache_ttl=_number(env, CLOUD_RUN_CACHE_TTL_SECONDS, cls.cloud_run_cache_ttl),
             cloud_run_emulator_host=env.get(CLOUD_RUN_EMULATOR_HOST) or None,
+            key_rate_limit_per_second=_number(
+                env, KEY_RATE_LIMIT_PER_SECOND, cls.key_rate_limit_per_second
+            ),
+            key_rate_limit_burst=_number(env, KEY_RATE_LIMIT_BURST, cls.key_rate_limit_burst),
+            webhook_sink=_choice(env, WEBHOOK_SINK, WEBHOOK_SINKS, cls.webhook_sink),
+            svix_api_token=env.get(SVIX_API_TOKEN) or None,
+            svix_server_url=env.get(SVIX_SERVER_URL) or None,
+            webhook_max_age_hours=_number(env, WEBHOOK_MAX_AGE_HOURS, cls.webhook_max_age_hours),
+            webhook_allow_private_urls=_flag(env, WEBHOOK_ALLOW_PRIVATE_URLS),
+            reaper_min_age_seconds=_number(env, REAPER_MIN_AGE_SECONDS, cls.reaper_min_age_seconds),
+            reaper_batch=_whole(env, REAPER_BATCH, cls.reaper_batch),
         )
 
 
@@ -95,3 +130,19 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     if raw in _FALSE:
         return False
     raise ValueError(f"{name} must be true or false, got {raw!r}")
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _number(env, name, default)
+    if value != int(value) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {env.get(name)!r}")
+    return int(value)
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw

@@ -50,6 +50,15 @@ def test_cors_allowed_origins_is_a_comma_separated_list(raw: str, origins: tuple
         ("CLOUD_RUN_LOOKUP", "off", "cloud_run_lookup", False),
         ("CLOUD_RUN_LOOKUP", "", "cloud_run_lookup", False),
         ("CLOUD_RUN_EMULATOR_HOST", "127.0.0.1:9", "cloud_run_emulator_host", "127.0.0.1:9"),
+        ("KEY_RATE_LIMIT_PER_SECOND", "0", "key_rate_limit_per_second", 0.0),
+        ("KEY_RATE_LIMIT_BURST", "5", "key_rate_limit_burst", 5.0),
+        ("WEBHOOK_SINK", "Svix", "webhook_sink", "svix"),
+        ("WEBHOOK_SINK", "", "webhook_sink", "off"),
+        ("SVIX_SERVER_URL", "http://127.0.0.1:9", "svix_server_url", "http://127.0.0.1:9"),
+        ("WEBHOOK_MAX_AGE_HOURS", "1.5", "webhook_max_age_hours", 1.5),
+        ("WEBHOOK_ALLOW_PRIVATE_URLS", "true", "webhook_allow_private_urls", True),
+        ("REAPER_MIN_AGE_SECONDS", "0", "reaper_min_age_seconds", 0.0),
+        ("REAPER_BATCH", "20", "reaper_batch", 20),
     ],
 )
 def test_reads_each_variable(name: str, raw: str, attribute: str, value: object) -> None:
@@ -65,6 +74,11 @@ def test_reads_each_variable(name: str, raw: str, attribute: str, value: object)
         ("CORS_MAX_AGE_SECONDS", "an hour"),
         ("MAX_BODY_BYTES", "-5"),
         ("CLOUD_RUN_LOOKUP", "maybe"),
+        ("KEY_RATE_LIMIT_PER_SECOND", "-1"),
+        ("WEBHOOK_SINK", "kafka"),
+        ("WEBHOOK_ALLOW_PRIVATE_URLS", "sometimes"),
+        ("REAPER_BATCH", "0"),
+        ("REAPER_BATCH", "2.5"),
     ],
 )
 def test_a_bad_value_fails_naming_the_variable(name: str, raw: str) -> None:
@@ -76,3 +90,10 @@ def test_settings_are_frozen() -> None:
     settings = Settings.from_env({})
     with pytest.raises(AttributeError):
         settings.firestore_timeout = 1  # type: ignore[misc]
+
+
+def test_the_svix_token_is_read_but_never_printed() -> None:
+    token = "sk_test_do-not-print-me"
+    settings = Settings.from_env({"SVIX_API_TOKEN": token})
+    assert settings.svix_api_token == token
+    assert token not in repr(settings) and token not in str(settings)
