@@ -12,8 +12,11 @@ run: $(STAMP)
 	$(PY) -m diffio_progress run
 
 ## test: the whole suite, on a Firestore emulator the tests start themselves
+# Most tests wait on an emulator or a served function, so a few workers beat the cores;
+# each worker starts its own emulator. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
