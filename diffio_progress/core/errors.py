@@ -25,6 +25,9 @@ class ApiError(Exception):
         self.message = message
         self.headers = dict(headers or {})
 
+    def __copy__(self) -> ApiError:
+        return ApiError(self.status, self.code, self.message, self.headers)
+
     def body(self) -> dict[str, str]:
         return {"error": self.message, "code": self.code}
 

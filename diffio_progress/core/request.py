@@ -75,6 +75,19 @@ def extract_api_key(headers: HeaderLookup) -> str | None:
     return None
 
 
+def client_address(forwarded_for: str | None, peer: str | None, trusted_hops: int) -> str | None:
+    """The caller's address: the ``trusted_hops``-th ``X-Forwarded-For`` entry from the right.
+
+    Entries further left were written by the client and prove nothing; the
+    rightmost ones were appended by proxies we trust (Google's front end appends
+    the address it saw). Without the header, the socket's peer.
+    """
+    entries = [entry.strip() for entry in (forwarded_for or "").split(",") if entry.strip()]
+    if not entries:
+        return peer
+    return entries[-min(trusted_hops, len(entries))]
+
+
 class _DuplicateKey(ValueError):
     pass
 

@@ -95,12 +95,16 @@ def stage_names(video: bool) -> tuple[str, ...]:
     return VIDEO_STAGES if video else AUDIO_STAGES
 
 
+def known_status(value: object) -> str | None:
+    """The API value a stored status means (case and synonyms forgiven), or ``None``."""
+    return _STATUS_SYNONYMS.get(value.strip().lower()) if isinstance(value, str) else None
+
+
 def normalize_status(value: object) -> str:
     """Map a stored status onto the four API values; unknown means pending."""
-    if isinstance(value, str):
-        status = _STATUS_SYNONYMS.get(value.strip().lower())
-        if status is not None:
-            return status
+    status = known_status(value)
+    if status is not None:
+        return status
     log.warning("job field status %r is not a known status; reporting pending", value)
     return PENDING
 

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from diffio_progress.core.errors import ApiError
-from diffio_progress.core.request import ProgressQuery, check_method, extract_api_key, parse_body
+from diffio_progress.core.request import (
+    ProgressQuery,
+    check_method,
+    client_address,
+    extract_api_key,
+    parse_body,
+)
 
 
 @pytest.mark.parametrize("method", ["POST", "OPTIONS"])
@@ -149,3 +155,24 @@ def test_generation_id_is_checked_before_api_project_id() -> None:
 )
 def test_extracts_the_api_key_by_precedence(headers: dict[str, str], key: str | None) -> None:
     assert extract_api_key(headers) == key
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "hops", "address"),
+    [
+        (None, 1, "192.0.2.1"),  # no proxy: the socket's peer
+        ("", 1, "192.0.2.1"),
+        ("203.0.113.9", 1, "203.0.113.9"),
+        # Entries on the left are the client's own words; the trusted proxy appended the last.
+        ("10.0.0.1, 203.0.113.9", 1, "203.0.113.9"),
+        ("1.2.3.4,203.0.113.9", 1, "203.0.113.9"),
+        # Behind a load balancer: the client is one further left of the balancer's entry.
+        ("10.0.0.1, 203.0.113.9, 35.191.0.1", 2, "203.0.113.9"),
+        ("203.0.113.9", 2, "203.0.113.9"),  # fewer entries than hops: the leftmost there is
+        (" , 203.0.113.9 ,", 1, "203.0.113.9"),
+    ],
+)
+def test_the_client_address_is_what_the_trusted_proxies_saw(
+    forwarded_for: str | None, hops: int, address: str
+) -> None:
+    assert client_address(forwarded_for, "192.0.2.1", hops) == address
