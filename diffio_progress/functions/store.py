@@ -24,11 +24,24 @@ log = logging.getLogger(__name__)
 Document = dict[str, Any]
 
 
+class Documents(dict[DocPath, Document | None]):
+    """Documents by path (``None``: missing), and when each one found was created.
+
+    A creation time tells a document from one deleted and created again at the
+    same path, which is how a reader that remembers finished stages notices.
+    """
+
+    def __init__(self, doc_paths: Sequence[DocPath] = ()) -> None:
+        super().__init__(dict.fromkeys(doc_paths))
+        self.created: dict[DocPath, tuple[int, int] | None] = {}
+
+
 @dataclass(frozen=True)
 class FoundGeneration:
     api_project_id: str
     generation_id: str
     data: Document
+    created: tuple[int, int] | None = None
 
 
 class FirestoreStore:
@@ -69,15 +82,17 @@ class FirestoreStore:
                 client = self._client
         return client
 
-    def get_documents(self, doc_paths: Sequence[DocPath]) -> dict[DocPath, Document | None]:
+    def get_documents(self, doc_paths: Sequence[DocPath]) -> Documents:
         """One batched read (BatchGetDocuments) of ``doc_paths``; missing ones map to None."""
         client = self.client
         refs = [client.document(*path) for path in doc_paths]
-        found: dict[DocPath, Document | None] = dict.fromkeys(doc_paths)
+        found = Documents(doc_paths)
         with self._guard(client):
             for snapshot in client.get_all(refs, retry=self._retry, timeout=self._timeout):
                 if snapshot.exists:
-                    found[_path_of(snapshot)] = snapshot.to_dict() or {}
+                    path = _path_of(snapshot)
+                    found[path] = snapshot.to_dict() or {}
+                    found.created[path] = _created(snapshot)
         return found
 
     def find_generations(self, generation_id: str, limit: int = 5) -> list[FoundGeneration]:
@@ -103,7 +118,8 @@ class FirestoreStore:
             if project_id is None or snapshot.id != generation_id:
                 log.warning("ignoring a generations document outside the contract's layout")
                 continue
-            results.append(FoundGeneration(project_id, generation_id, snapshot.to_dict() or {}))
+            data = snapshot.to_dict() or {}
+            results.append(FoundGeneration(project_id, generation_id, data, _created(snapshot)))
         return results
 
     @contextmanager
@@ -155,3 +171,13 @@ def _connection_lost(exc: BaseException) -> bool:
 def _path_of(snapshot: Any) -> DocPath:
     # Document ids cannot contain "/", so the path string splits unambiguously.
     return tuple(snapshot.reference.path.split("/"))
+
+
+def _created(snapshot: Any) -> tuple[int, int] | None:
+    """A snapshot's creation time as (seconds, nanos): lookups and queries give other types."""
+    created = getattr(snapshot, "create_time", None)
+    if created is None:
+        return None
+    if hasattr(created, "timestamp_pb"):  # DatetimeWithNanoseconds, from a lookup
+        created = created.timestamp_pb()
+    return int(created.seconds), int(created.nanos)  # a protobuf Timestamp, from a query

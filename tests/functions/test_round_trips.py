@@ -73,7 +73,9 @@ def test_audio_project_stops_reading_the_restored_video_job_after_the_first_poll
         assert "restoredVideo" not in poll.body
         assert _job_docs(poll.requested, "restoredVideo") == []
         assert poll.counts.get(BATCH) == 1 and QUERY not in poll.counts
-        assert poll.reads == 5
+        # key, generation, inference: the project and the finished preprocessing are
+        # remembered (tests/functions/test_read_memory.py)
+        assert poll.reads == 3
 
 
 def test_poll_without_project_id_costs_query_and_key_read_then_one_batch(
