@@ -26,6 +26,7 @@ class Poll:
     body: dict[str, Any]
     counts: dict[str, int]
     requested: list[str]
+    headers: dict[str, str]
 
     @property
     def reads(self) -> int:
@@ -38,16 +39,26 @@ class Counted:
     handler: ProgressHandler
     app: flask.Flask
 
-    def poll(self, key: str, generation_id: str, project_id: str | None = None) -> Poll:
+    def poll(
+        self,
+        key: str,
+        generation_id: str,
+        project_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Poll:
         """One poll through the handler's HTTP boundary, with the RPCs it cost."""
         body: dict[str, str] = {"generationId": generation_id}
         if project_id is not None:
             body["apiProjectId"] = project_id
         self.counter.reset()
-        response = self.app.test_client().post("/", json=body, headers={"X-Api-Key": key})
+        response = self.app.test_client().post(
+            "/", json=body, headers={"X-Api-Key": key, **(headers or {})}
+        )
         counts = self.counter.snapshot()
         requested = self.counter.requested_documents()
-        return Poll(response.status_code, response.get_json(), counts, requested)
+        return Poll(
+            response.status_code, response.get_json(), counts, requested, dict(response.headers)
+        )
 
 
 def counted_handler(

@@ -20,6 +20,9 @@ CLOUD_RUN_CACHE_TTL_SECONDS = "CLOUD_RUN_CACHE_TTL_SECONDS"
 CLOUD_RUN_EMULATOR_HOST = "CLOUD_RUN_EMULATOR_HOST"
 KEY_RATE_LIMIT_PER_SECOND = "KEY_RATE_LIMIT_PER_SECOND"
 KEY_RATE_LIMIT_BURST = "KEY_RATE_LIMIT_BURST"
+REFUSED_KEY_CACHE_SECONDS = "REFUSED_KEY_CACHE_SECONDS"
+REFUSED_KEYS_PER_ADDRESS_PER_MINUTE = "REFUSED_KEYS_PER_ADDRESS_PER_MINUTE"
+TRUSTED_PROXY_HOPS = "TRUSTED_PROXY_HOPS"
 WEBHOOK_SINK = "WEBHOOK_SINK"
 SVIX_API_TOKEN = "SVIX_API_TOKEN"
 SVIX_SERVER_URL = "SVIX_SERVER_URL"
@@ -57,6 +60,13 @@ class Settings:
     # What one API key may cost one instance: a token bucket; a rate of 0 turns it off.
     key_rate_limit_per_second: float = 20.0
     key_rate_limit_burst: float = 40.0
+    # Callers without a usable key: a refused key is answered from memory this long, and
+    # one client address may cause this many refused-key lookups a minute (0: no limit).
+    refused_key_cache_seconds: float = 10.0
+    refused_keys_per_address_per_minute: float = 60.0
+    # Which X-Forwarded-For entry, counted from the right, is the client's address:
+    # 1 on a direct Cloud Functions URL (Google's front end appends it), 2 behind a load balancer.
+    trusted_proxy_hops: int = 1
     # Status-change events (events-contract.md §3-4).
     webhook_sink: str = "off"
     svix_api_token: str | None = field(default=None, repr=False)  # a secret: never printed
@@ -79,7 +89,7 @@ class Settings:
         origins = tuple(
             o.strip() for o in env.get(CORS_ALLOWED_ORIGINS, "*").split(",") if o.strip()
         )
-        return cls(
+        settings = cls(
             project=env.get(GOOGLE_CLOUD_PROJECT) or None,
             allowed_origins=origins or ("*",),
             cors_max_age=int(_number(env, CORS_MAX_AGE_SECONDS, cls.cors_max_age)),
@@ -96,6 +106,13 @@ class Settings:
                 env, KEY_RATE_LIMIT_PER_SECOND, cls.key_rate_limit_per_second
             ),
             key_rate_limit_burst=_number(env, KEY_RATE_LIMIT_BURST, cls.key_rate_limit_burst),
+            refused_key_cache_seconds=_number(
+                env, REFUSED_KEY_CACHE_SECONDS, cls.refused_key_cache_seconds
+            ),
+            refused_keys_per_address_per_minute=_number(
+                env, REFUSED_KEYS_PER_ADDRESS_PER_MINUTE, cls.refused_keys_per_address_per_minute
+            ),
+            trusted_proxy_hops=_whole(env, TRUSTED_PROXY_HOPS, cls.trusted_proxy_hops),
             webhook_sink=_choice(env, WEBHOOK_SINK, WEBHOOK_SINKS, cls.webhook_sink),
             svix_api_token=env.get(SVIX_API_TOKEN) or None,
             svix_server_url=env.get(SVIX_SERVER_URL) or None,
@@ -104,6 +121,9 @@ class Settings:
             reaper_min_age_seconds=_number(env, REAPER_MIN_AGE_SECONDS, cls.reaper_min_age_seconds),
             reaper_batch=_whole(env, REAPER_BATCH, cls.reaper_batch),
         )
+        if settings.key_rate_limit_per_second > 0 and settings.key_rate_limit_burst < 1:
+            raise ValueError(f"{KEY_RATE_LIMIT_BURST} must be at least 1 while a rate is set")
+        return settings
 
 
 def _number(

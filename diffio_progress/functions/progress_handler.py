@@ -1,66 +1,66 @@
-"""The shell: validate, authenticate, fetch, compose, respond; and log one line."""
+"""The shell: validate, admit, read (coalesced), respond; and log one line per request."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import flask
 
-from diffio_progress.core import paths
-from diffio_progress.core.auth import (
-    Caller,
-    authorize,
-    check_owner,
-    hash_api_key,
-    header_bytes,
-    invalid_key,
-    missing_key,
-)
+from diffio_progress.core.auth import hash_api_key, header_bytes, invalid_key, missing_key
 from diffio_progress.core.errors import ApiError, StoreUnavailable
-from diffio_progress.core.progress import LiveLookup, compose
+from diffio_progress.core.progress import LiveLookup
 from diffio_progress.core.request import (
     MAX_API_KEY_CHARS,
     ProgressQuery,
     check_method,
+    client_address,
     extract_api_key,
     parse_body,
 )
-from diffio_progress.core.stages import RESTORED_VIDEO, has_video, stage_names
 
 from . import logs
-from .caches import LockedCache
+from .admission import Admission, Quota
+from .coalescing import Coalescer
 from .config import Settings
+from .progress_reads import ProgressReader
 from .responses import error_response, json_response, preflight
-from .store import Document, FirestoreStore
+from .store import FirestoreStore
 
 log = logging.getLogger(__name__)
 
-# Generations and projects never move or change media type: remember them.
-_ID_CACHE_SIZE = 100_000
-# Usable key documents, each for at most settings.api_key_cache_ttl seconds.
-_KEY_CACHE_SIZE = 10_000
-
-
-def _not_found() -> ApiError:
-    return ApiError(404, "generation_not_found", "Generation not found")
+# The key decisions that mean "this key may not read": remembered for a while.
+KEY_REFUSALS = frozenset(
+    {"api_key_invalid", "api_key_inactive", "api_key_expired", "permission_denied"}
+)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class _ApiKey:
-    """The caller's key document: where it lives, and a recent copy if one is cached."""
+@dataclass
+class _Exchange:
+    """What one request learned on its way: for its headers and its log line."""
 
-    path: paths.DocPath
-    cached: Document | None
+    context: dict[str, Any] = field(default_factory=dict)
+    quota: Quota | None = None
+    # Bytes of the request body left unread: the connection cannot be reused.
+    body_left: bool = False
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One read's result, shared by every poll that joined it."""
+
+    body: dict[str, Any] | None
+    error: ApiError | StoreUnavailable | None
+    context: dict[str, Any]
 
 
 class ProgressHandler:
@@ -75,29 +75,26 @@ class ProgressHandler:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.store = store
-        self.live_lookup = live_lookup
-        self.clock = clock
-        self._project_of: LockedCache[str, str] = LockedCache(_ID_CACHE_SIZE)
-        # Generations that a search found in exactly one project.
-        self._only_match: LockedCache[str, str] = LockedCache(_ID_CACHE_SIZE)
-        self._video: LockedCache[str, bool] = LockedCache(_ID_CACHE_SIZE)
-        # Saves the key lookup in most polls' batch; a TTL of 0 turns it off.
-        self._keys: LockedCache[str, Document] = LockedCache(
-            _KEY_CACHE_SIZE, ttl=settings.api_key_cache_ttl, timer=monotonic
-        )
-        # Runs the key read beside the collection-group query.
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="firestore")
+        self.reader = ProgressReader(settings, store, live_lookup, clock, monotonic)
+        self.admission = Admission(settings, monotonic)
+        self.flights: Coalescer[tuple[str, str, str | None], _Outcome] = Coalescer()
 
     # -- HTTP boundary ---------------------------------------------------
 
     def __call__(self, request: flask.Request) -> flask.Response:
         started = time.perf_counter()
         origin = request.headers.get("Origin")
-        context: dict[str, Any] = {}
-        response = self._respond(request, origin, context)
-        # A body we never read (OPTIONS, 405) must stay unread: functions-framework
-        # would read all of it into memory before answering. gunicorn discards it.
+        exchange = _Exchange()
+        response = self._respond(request, origin, exchange)
+        if exchange.quota is not None:
+            for name, value in exchange.quota.headers().items():
+                response.headers.setdefault(name, value)
+        if exchange.body_left:
+            # The rest of the body is still on the wire: reusing the connection would
+            # read it as the next request. Say so, and close (main.py makes the server).
+            response.headers["Connection"] = "close"
+        # A body we never read (OPTIONS, 405, 413) must stay unread: functions-framework
+        # would read all of it into memory before answering.
         if getattr(request, "_cached_data", None) is None:
             request._cached_data = b""
         logs.log_request(
@@ -108,20 +105,29 @@ class ProgressHandler:
             user_agent=request.headers.get("User-Agent"),
             remote_ip=request.remote_addr,
             trace=logs.trace_fields(request.headers, self.settings.project),
-            context=context,
+            context=exchange.context,
         )
         return response
 
     def _respond(
-        self, request: flask.Request, origin: str | None, context: dict[str, Any]
+        self, request: flask.Request, origin: str | None, exchange: _Exchange
     ) -> flask.Response:
+        context = exchange.context
         try:
             if request.method == "OPTIONS":
+                exchange.body_left = _has_body(request)
                 return preflight(self.settings, origin)
+            if request.method != "POST":
+                exchange.body_left = _has_body(request)
             check_method(request.method)
-            query = parse_body(self._read_body(request))
+            query = parse_body(self._read_body(request, exchange))
             context["generationId"] = query.generation_id
-            body = self.progress(query, request.headers, context)
+            address = client_address(
+                request.headers.get("X-Forwarded-For"),
+                request.remote_addr,
+                self.settings.trusted_proxy_hops,
+            )
+            body = self.progress(query, request.headers, exchange, address)
             return json_response(self.settings, origin, 200, body)
         except ApiError as error:
             context["code"] = error.code
@@ -146,146 +152,67 @@ class ProgressHandler:
                 self.settings, origin, ApiError(500, "internal_error", "Internal error")
             )
 
-    def _read_body(self, request: flask.Request) -> bytes:
+    def _read_body(self, request: flask.Request, exchange: _Exchange) -> bytes:
         limit = self.settings.max_body_bytes
         too_large = ApiError(413, "body_too_large", f"Request body must be at most {limit} bytes")
         if request.content_length is not None and request.content_length > limit:
             # Mark the body as read, or functions-framework reads all of it into memory
             # before our 413 goes out (and waits for every byte a slow client trickles).
             request._cached_data = b""
+            exchange.body_left = True
             raise too_large
         raw = request.stream.read(limit + 1)
         # functions-framework reads the whole body after we answer unless it
         # finds it cached; caching what we read keeps a huge body out of memory.
         request._cached_data = raw
         if len(raw) > limit:
+            exchange.body_left = True
             raise too_large
         return raw
 
     # -- the request, after parsing ---------------------------------------
 
     def progress(
-        self, query: ProgressQuery, headers: Any, context: dict[str, Any] | None = None
+        self,
+        query: ProgressQuery,
+        headers: Any,
+        exchange: _Exchange | None = None,
+        address: str | None = None,
     ) -> dict[str, Any]:
-        """Authenticate, find the generation, check ownership, compose the body."""
-        context = {} if context is None else context
+        """Admit the caller, then read; identical polls in flight share one read."""
+        exchange = exchange or _Exchange()
         key = extract_api_key(headers)
         if key is None:
             raise missing_key()
         if len(key) > MAX_API_KEY_CHARS:
             raise invalid_key()
         key_hash = hash_api_key(header_bytes(key))
-        api_key = _ApiKey(paths.api_key(key_hash), self._keys.get(key_hash))
-        if query.api_project_id is not None:
-            return self._progress_in_project(
-                query.generation_id, query.api_project_id, api_key, context
-            )
-        remembered = self._project_of.get(query.generation_id)
-        if remembered is None:
-            return self._progress_by_search(query.generation_id, api_key, context)
+        exchange.quota = self.admission.admit(key_hash, address)
+        flight = (key_hash, query.generation_id, query.api_project_id)
+        outcome = self.flights.run(flight, lambda: self._read(query, key_hash, address))
+        exchange.context.update(outcome.context)
+        if outcome.error is not None:
+            # A copy each: the followers of one read raise in their own threads.
+            raise copy.copy(outcome.error)
+        assert outcome.body is not None
+        return outcome.body
+
+    def _read(self, query: ProgressQuery, key_hash: str, address: str | None) -> _Outcome:
+        context: dict[str, Any] = {}
         try:
-            return self._progress_in_project(query.generation_id, remembered, api_key, context)
+            body = self.reader.read(key_hash, query.generation_id, query.api_project_id, context)
         except ApiError as error:
-            # Only our own memory is forgotten: a client's wrong apiProjectId
-            # must not cost other pollers of this generation a new query.
-            if error.code == "generation_not_found":
-                self._project_of.pop(query.generation_id)
-                self._only_match.pop(query.generation_id)
-            # The memory is shared by all callers. Unless a search proved the id
-            # unique, another tenant may have a generation with the same id,
-            # and it must not hide the caller's own: search for it.
-            if error.code != "forbidden" or self._only_match.get(query.generation_id) == remembered:
-                raise
-        return self._progress_by_search(query.generation_id, api_key, context)
+            if error.code in KEY_REFUSALS:
+                self.admission.refused(key_hash, address, error)
+            return _Outcome(None, error, context)
+        except StoreUnavailable as error:
+            return _Outcome(None, error, context)
+        self.admission.accepted(key_hash)
+        return _Outcome(body, None, context)
 
-    def _progress_in_project(
-        self,
-        generation_id: str,
-        project_id: str,
-        api_key: _ApiKey,
-        context: dict[str, Any],
-    ) -> dict[str, Any]:
-        """One batched read: key (unless cached), project, generation and the job documents."""
-        project_path = paths.project(project_id)
-        generation_path = paths.generation(project_id, generation_id)
-        job_paths = self._job_paths(project_id, generation_id)
-        wanted = [project_path, generation_path, *job_paths.values()]
-        if api_key.cached is None:
-            wanted.insert(0, api_key.path)
-        docs = self.store.get_documents(wanted)
-        caller = self._authorize(api_key, docs.get(api_key.path), context)
-        project, generation = docs[project_path], docs[generation_path]
-        if project is None or generation is None:
-            raise _not_found()
-        check_owner(caller, project, generation)
-        # Found and owned: a later poll without apiProjectId needs no query.
-        self._project_of.set(generation_id, project_id)
-        jobs = {stage: docs[path] for stage, path in job_paths.items()}
-        return self._compose(generation_id, project_id, project, generation, jobs)
 
-    def _progress_by_search(
-        self, generation_id: str, api_key: _ApiKey, context: dict[str, Any]
-    ) -> dict[str, Any]:
-        """First poll without apiProjectId: key read beside the query, then one batch."""
-        key_read = None
-        if api_key.cached is None:
-            key_read = self._pool.submit(self.store.get_documents, [api_key.path])
-        found = self.store.find_generations(generation_id)
-        key_doc = key_read.result()[api_key.path] if key_read is not None else None
-        caller = self._authorize(api_key, key_doc, context)
-        if not found:
-            raise _not_found()
-        if len(found) == 1:
-            self._only_match.set(generation_id, found[0].api_project_id)
-        # Ids are unique in practice; if not, prefer the caller's own generation.
-        match = next((g for g in found if g.data.get("userId") == caller.user_id), found[0])
-        project_path = paths.project(match.api_project_id)
-        job_paths = self._job_paths(match.api_project_id, generation_id)
-        docs = self.store.get_documents([project_path, *job_paths.values()])
-        project = docs[project_path]
-        if project is None:
-            raise _not_found()
-        check_owner(caller, project, match.data)
-        self._project_of.set(generation_id, match.api_project_id)
-        jobs = {stage: docs[path] for stage, path in job_paths.items()}
-        return self._compose(generation_id, match.api_project_id, project, match.data, jobs)
-
-    def _authorize(
-        self, api_key: _ApiKey, read: Document | None, context: dict[str, Any]
-    ) -> Caller:
-        """Authorize from the cached key document, else from the one just read.
-
-        Expiry is checked against now on every poll, cached or not. Only a
-        fresh read (re)starts the TTL: refreshing it on use would keep a
-        revoked key working for as long as its owner kept polling.
-        """
-        key_doc = api_key.cached if api_key.cached is not None else read
-        if key_doc is not None and isinstance(key_doc.get("keyId"), str):
-            # Logged even when the key is refused: who still uses a revoked key matters.
-            context["keyId"] = key_doc["keyId"]
-        caller = authorize(key_doc, self.clock())
-        if api_key.cached is None and key_doc is not None:
-            self._keys.set(api_key.path[-1], key_doc)
-        context.update(keyId=caller.key_id, userId=caller.user_id)
-        return caller
-
-    def _job_paths(self, project_id: str, generation_id: str) -> dict[str, paths.DocPath]:
-        """The job documents to read; until the project's media type is known, video's too."""
-        known = self._video.get(project_id)
-        return {s: paths.job(project_id, generation_id, s) for s in stage_names(known is not False)}
-
-    def _compose(
-        self,
-        generation_id: str,
-        project_id: str,
-        project: Document,
-        generation: Document,
-        jobs: dict[str, Document | None],
-    ) -> dict[str, Any]:
-        video = has_video(project)
-        self._video.set(project_id, video)
-        if video and RESTORED_VIDEO not in jobs:
-            # Only if a project gained video after we cached it as audio.
-            path = paths.job(project_id, generation_id, RESTORED_VIDEO)
-            jobs[RESTORED_VIDEO] = self.store.get_documents([path])[path]
-        return compose(generation_id, project_id, project, jobs, self.live_lookup, generation)
+def _has_body(request: flask.Request) -> bool:
+    """Whether the request came with a body (a length over 0, or chunked)."""
+    if request.content_length:
+        return True
+    return "chunked" in (request.headers.get("Transfer-Encoding") or "").lower()

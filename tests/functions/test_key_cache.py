@@ -109,7 +109,7 @@ def test_expiry_is_checked_on_every_poll_even_while_cached(
     assert f"apiKeys/{key_hash(key)}" not in poll.requested
 
 
-def test_an_unknown_key_is_not_remembered(
+def test_an_unknown_key_is_never_cached_as_usable(
     seed: Seeder, db: firestore.Client, clock: FakeClock
 ) -> None:
     seed.project("proj-a", "user-1")
@@ -118,7 +118,10 @@ def test_an_unknown_key_is_not_remembered(
     key = "diffio_test_minted_a_moment_later"
     assert counted.poll(key, "gen-a", "proj-a").status == 401
 
+    # A key presented before it existed stays refused from memory for
+    # REFUSED_KEY_CACHE_SECONDS (tests/functions/test_admission.py), then works.
     seed.api_key("user-1", key=key)
+    clock.seconds += Settings().refused_key_cache_seconds
     assert counted.poll(key, "gen-a", "proj-a").status == 200
 
 

@@ -118,6 +118,14 @@ def _unknown_key(client: Any, seed: Seeder, monkeypatch: pytest.MonkeyPatch) -> 
     return client.post(PATH, json={"generationId": "gen-1"}, headers={"X-Api-Key": "nope"})
 
 
+def _over_the_limit(client: Any, seed: Seeder, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("KEY_RATE_LIMIT_PER_SECOND", "1")
+    monkeypatch.setenv("KEY_RATE_LIMIT_BURST", "1")
+    key = seed.world()
+    client.post(PATH, json={"generationId": "gen-1"}, headers={"X-Api-Key": key})
+    return client.post(PATH, json={"generationId": "gen-1"}, headers={"X-Api-Key": key})
+
+
 def _firestore_down(client: Any, seed: Seeder, monkeypatch: pytest.MonkeyPatch) -> Any:
     # Nothing listens on a port we just freed: every read fails fast, as in an outage.
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{emulator.free_port()}")
@@ -146,6 +154,7 @@ SCENARIOS = {
     "405 GET": Scenario(405, "GET", lambda c, s, m: c.get(PATH)),
     "405 DELETE": Scenario(405, "DELETE", lambda c, s, m: c.delete(PATH)),
     "413 body too large": Scenario(413, "POST", _post(b" " * (64 * 1024 + 1))),
+    "429 over the key's limit": Scenario(429, "POST", _over_the_limit, {"generationId": "gen-1"}),
     "503 firestore down": Scenario(503, "POST", _firestore_down, {"generationId": "gen-1"}),
 }
 
