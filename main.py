@@ -3,7 +3,12 @@
 import flask
 import functions_framework
 
+from diffio_progress.functions.connection_close import close_when_asked
 from diffio_progress.functions.wiring import default_handler
+
+# functions-framework imports this module inside its app's context.
+if flask.has_app_context():
+    close_when_asked(flask.current_app)
 
 
 @functions_framework.http
