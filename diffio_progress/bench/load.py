@@ -50,25 +50,28 @@ class HttpClient:
 
     def post(self, poll: Poll) -> tuple[int, bytes]:
         headers = {"Content-Type": "application/json", "X-Api-Key": poll.key}
+        return self._request(poll.base_url, "POST", PATH, poll.body, headers)
+
+    def get_json(self, base_url: str, path: str) -> Any:
+        status, body = self._request(base_url, "GET", path, None, {})
+        return json.loads(body)
+
+    def _request(
+        self, base_url: str, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
         for attempt in (1, 2):
-            conn = self._connection(poll.base_url)
+            conn = self._connection(base_url)
             try:
-                conn.request("POST", PATH, body=poll.body, headers=headers)
+                conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
                 return response.status, response.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 # The server closed an idle keep-alive connection: redial once.
                 conn.close()
-                self._connections.pop(poll.base_url, None)
+                self._connections.pop(base_url, None)
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
-
-    def get_json(self, base_url: str, path: str) -> Any:
-        conn = self._connection(base_url)
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return json.loads(response.read())
 
     def close(self) -> None:
         for conn in self._connections.values():
@@ -137,6 +140,7 @@ class Throughput:
     errors: int = 0
     seconds: float = 0.0
     server_cpu: float = 0.0  # CPU seconds the serving processes used meanwhile
+    samples: Samples = field(default_factory=Samples)  # every answered request's latency
 
     @property
     def per_second(self) -> float:
@@ -189,10 +193,9 @@ def closed_loop(factory: PollFactory, clients: int, seconds: float) -> Throughpu
     for thread in threads:
         thread.join(30)
     elapsed = time.perf_counter() - started
+    merged = Samples([s for r in results for s in r.latencies], sum(r.errors for r in results))
     return Throughput(
-        requests=sum(len(r.latencies) for r in results),
-        errors=sum(r.errors for r in results),
-        seconds=elapsed,
+        requests=len(merged.latencies), errors=merged.errors, seconds=elapsed, samples=merged
     )
 
 

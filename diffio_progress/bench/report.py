@@ -21,6 +21,8 @@ class Report:
     throughput: dict[int, dict[str, Throughput]]
     counts: dict[str, dict[str, int]]
     key_cache_ttl: float
+    reads: list[str]
+    abuse: list[str]
 
 
 def _ms(seconds: float) -> str:
@@ -153,5 +155,14 @@ def render(report: Report) -> str:
         " found or missing, plus query results):",
         "",
         *_count_rows(report),
+        "",
+        "Billed reads per poll by scenario (fresh documents each; steady = the third poll;"
+        " the key cache off unless named):",
+        "",
+        *report.reads,
+        "",
+        "Coalescing and one key flooding (the rate limit), counted on the wire:",
+        "",
+        *report.abuse,
     ]
     return "\n".join(lines)

@@ -14,26 +14,16 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from contextlib import ExitStack
 
 from google.cloud import firestore
 
-from diffio_progress.core.auth import hash_api_key
 from diffio_progress.tools import emulator
-from diffio_progress.tools.processes import (
-    NotServing,
-    start_function,
-    stop_group,
-    wait_until_serving,
-)
 
+from .abuse import bursts, flood, render_abuse
+from .harness import PROJECT, ROOT, Generation, poll_of, seed, served
 from .load import (
     HttpClient,
     Poll,
@@ -42,89 +32,9 @@ from .load import (
     interleaved_throughput,
     rpc_counts,
 )
+from .reads import count_reads, render_reads
 from .report import Report, render
 from .rpc_count import diff
-
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT = "diffio-progress-bench"
-USERS = ("user-a", "user-b", "user-c", "user-d")
-
-
-@dataclass(frozen=True)
-class Generation:
-    project_id: str
-    generation_id: str
-    video: bool
-    key: str
-
-
-def seed(db: firestore.Client, count: int, prefix: str) -> list[Generation]:
-    """``count`` generations alternating audio and video, each in its own project."""
-    keys = {user: f"bench-key-{user}" for user in USERS}
-    now = datetime.now(UTC)
-    batch = db.batch()
-    for user, key in keys.items():
-        batch.set(
-            db.document("apiKeys", hash_api_key(key)),
-            {"userId": user, "status": "active", "permissions": {"read": True}, "keyId": user},
-        )
-    made = []
-    for i in range(count):
-        user, video = USERS[i % len(USERS)], i % 2 == 1
-        project_id, generation_id = f"{prefix}-proj-{i}", f"{prefix}-gen-{i}"
-        project = db.document("apiProjects", project_id)
-        generation = project.collection("generations").document(generation_id)
-        batch.set(project, {"userId": user, "hasVideo": video, "audioOriginalMp3Ready": True})
-        batch.set(
-            generation,
-            {"generationId": generation_id, "apiProjectId": project_id, "userId": user},
-        )
-        jobs = {"preProcessing": ("complete", 100), "inference": ("running", 40)}
-        if video:
-            jobs["restoredVideo"] = ("pending", 0)
-        for stage, (status, progress) in jobs.items():
-            batch.set(
-                generation.collection("jobs").document(stage),
-                {"status": status, "progress": progress, "jobId": f"job-{i}", "updatedAt": now},
-            )
-        made.append(Generation(project_id, generation_id, video, keys[user]))
-        if (i + 1) % 50 == 0:
-            batch.commit()
-            batch = db.batch()
-    batch.commit()
-    return made
-
-
-@contextmanager
-def served(target: str, source: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """functions-framework serving ``target`` on a free loopback port; yields URL and pid."""
-    port = emulator.free_port()
-    process = start_function(
-        target,
-        source,
-        port,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,  # the function's one log line per request, as deployed
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_serving(process, url, 30)
-        except NotServing as failed:
-            raise RuntimeError(f"functions-framework ({target}) {failed}") from None
-        yield url, process.pid
-    finally:
-        stop_group(process)
-
-
-def _poll(url: str, gen: Generation, *, project: bool, floor: bool, key: bool = True) -> Poll:
-    body: dict[str, object] = {"generationId": gen.generation_id}
-    if project:
-        body["apiProjectId"] = gen.project_id
-    if floor:
-        body["hasVideo"] = gen.video
-        body["withoutKey"] = not key
-    return Poll(url, json.dumps(body).encode(), gen.key)
 
 
 def kinds(function: str, cached: str, floor: str, gens: list[Generation]) -> dict[str, PollFactory]:
@@ -132,11 +42,11 @@ def kinds(function: str, cached: str, floor: str, gens: list[Generation]) -> dic
         return gens[i % len(gens)]
 
     return {
-        "with": lambda i: _poll(function, pick(i), project=True, floor=False),
-        "without": lambda i: _poll(function, pick(i), project=False, floor=False),
-        "with_cached": lambda i: _poll(cached, pick(i), project=True, floor=False),
-        "floor": lambda i: _poll(floor, pick(i), project=True, floor=True),
-        "floor_no_key": lambda i: _poll(floor, pick(i), project=True, floor=True, key=False),
+        "with": lambda i: poll_of(function, pick(i), project=True, floor=False),
+        "without": lambda i: poll_of(function, pick(i), project=False, floor=False),
+        "with_cached": lambda i: poll_of(cached, pick(i), project=True, floor=False),
+        "floor": lambda i: poll_of(floor, pick(i), project=True, floor=True),
+        "floor_no_key": lambda i: poll_of(floor, pick(i), project=True, floor=True, key=False),
     }
 
 
@@ -159,16 +69,23 @@ def count_per_poll(
         result[name] = diff(rpc_counts(client, poll.base_url), before)
 
     for media, first, second in (("audio", audio, audio2), ("video", video, video2)):
-        measure(f"{media}.with.first", _poll(function, first, project=True, floor=False))
-        measure(f"{media}.with.later", _poll(function, first, project=True, floor=False))
-        measure(f"{media}.without.first", _poll(function, second, project=False, floor=False))
-        measure(f"{media}.without.later", _poll(function, second, project=False, floor=False))
-        measure(f"{media}.with_cached.first", _poll(cached, first, project=True, floor=False))
-        measure(f"{media}.with_cached.later", _poll(cached, first, project=True, floor=False))
-        measure(f"{media}.floor", _poll(floor, first, project=True, floor=True))
-        measure(f"{media}.floor_no_key", _poll(floor, first, project=True, floor=True, key=False))
+        measure(f"{media}.with.first", poll_of(function, first, project=True, floor=False))
+        measure(f"{media}.with.later", poll_of(function, first, project=True, floor=False))
+        measure(f"{media}.without.first", poll_of(function, second, project=False, floor=False))
+        measure(f"{media}.without.later", poll_of(function, second, project=False, floor=False))
+        measure(f"{media}.with_cached.first", poll_of(cached, first, project=True, floor=False))
+        measure(f"{media}.with_cached.later", poll_of(cached, first, project=True, floor=False))
+        measure(f"{media}.floor", poll_of(floor, first, project=True, floor=True))
+        measure(f"{media}.floor_no_key", poll_of(floor, first, project=True, floor=True, key=False))
     client.close()
     return result
+
+
+def _poll_for(url: str, key: str, generation_id: str, project_id: str | None) -> Poll:
+    body = {"generationId": generation_id}
+    if project_id is not None:
+        body["apiProjectId"] = project_id
+    return Poll(url, json.dumps(body).encode(), key)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     # functions-framework's own defaults (gunicorn gthread): 1 worker, 4 threads per CPU.
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=(os.cpu_count() or 1) * 4)
+    parser.add_argument("--bursts", type=int, default=5, help="coalescing bursts of 50 polls")
+    parser.add_argument("--flood-rate", type=float, default=500, help="one key's requests/s")
+    parser.add_argument("--flood-seconds", type=float, default=10)
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -213,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         unseen = fresh[8:]
         first = interleaved_latency(
             {
-                "without_first": lambda i: _poll(function, unseen[i], project=False, floor=False),
-                "floor": lambda i: _poll(floor, unseen[i], project=True, floor=True),
+                "without_first": lambda i: poll_of(function, unseen[i], project=False, floor=False),
+                "floor": lambda i: poll_of(floor, unseen[i], project=True, floor=True),
             },
             len(unseen),
         )["without_first"]
@@ -231,6 +151,31 @@ def main(argv: list[str] | None = None) -> int:
             )
             for clients in (8, 32)
         }
+        reads_table = count_reads(db, function, cached, _poll_for)
+        # 50 polls at once from one key would meet its limit (a burst of 40): not under test here.
+        unlimited, _ = stack.enter_context(
+            served(
+                "get_generation_progress",
+                source / "counted_function.py",
+                {**env, "KEY_RATE_LIMIT_PER_SECOND": "0"},
+            )
+        )
+        same = poll_of(unlimited, fresh[-1], project=True, floor=False)
+        coalesced = bursts([same] * 50, args.bursts)
+        distinct = bursts(
+            [poll_of(unlimited, g, project=True, floor=False) for g in gens[:50]], args.bursts
+        )
+        flooding = fresh[-2]
+        limited_flood = flood(
+            poll_of(function, flooding, project=True, floor=False),
+            args.flood_rate,
+            args.flood_seconds,
+        )
+        unlimited_flood = flood(
+            poll_of(unlimited, flooding, project=True, floor=False),
+            args.flood_rate,
+            args.flood_seconds,
+        )
     report = Report(
         command=" ".join(["python -m diffio_progress.bench", *(argv or sys.argv[1:])]),
         setup=(
@@ -244,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         throughput=throughput,
         counts=counts,
         key_cache_ttl=args.key_cache_ttl,
+        reads=render_reads(reads_table, args.key_cache_ttl),
+        abuse=render_abuse(coalesced, distinct, limited_flood, unlimited_flood),
     )
     print(render(report))
     return 0

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,13 +30,16 @@ def start_function(
     env: dict[str, str],
     stdout: IO[Any] | int,
     host: str = "127.0.0.1",
+    cpus: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
     """functions-framework serving ``target`` from ``source`` on ``host:port``.
 
-    It runs in its own process group: stop it with ``stop_group``.
+    It runs in its own process group: stop it with ``stop_group``. ``cpus``
+    pins it (and the workers it forks) to those CPUs with ``taskset``.
     """
+    pinned = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
     return subprocess.Popen(
-        [sys.executable, "-m", "functions_framework", f"--target={target}"]
+        [*pinned, sys.executable, "-m", "functions_framework", f"--target={target}"]
         + [f"--source={source}", f"--host={host}", f"--port={port}"],
         cwd=_REPOSITORY,
         env=env,
