@@ -1,0 +1,70 @@
+"""Cold start: the progress function imports nothing its first poll does not need."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+# Loaded only by other entry points, by options that are off, or by tools.
+NOT_FOR_A_POLL = (
+    "google.cloud.run_v2",
+    "diffio_progress.functions.cloud_run",
+    "svix",
+    "google.events",
+    "httpx",
+    "rich",
+    "diffio",
+    "diffio_progress.tools",
+    "diffio_progress.bench",
+)
+
+
+def modules_after_start(env: dict[str, str]) -> set[str]:
+    """Module names loaded once functions-framework has loaded main.py and built the handler."""
+    probe = (
+        "import json, sys, functions_framework\n"
+        "functions_framework.create_app(target='get_generation_progress', source='main.py')\n"
+        "from diffio_progress.functions.wiring import default_handler\n"
+        "default_handler()\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "GOOGLE_CLOUD_PROJECT": "p", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def loaded(modules: set[str], name: str) -> bool:
+    return any(m == name or m.startswith(name + ".") for m in modules)
+
+
+@pytest.fixture(scope="module")
+def started() -> set[str]:
+    return modules_after_start({})
+
+
+def test_the_probe_sees_what_a_poll_does_load(started: set[str]) -> None:
+    assert loaded(started, "google.cloud.firestore") and loaded(started, "flask")
+
+
+@pytest.mark.parametrize("name", NOT_FOR_A_POLL)
+def test_a_poll_needs_none_of_the_other_functions_or_the_tools(
+    name: str, started: set[str]
+) -> None:
+    assert not loaded(started, name)
+
+
+def test_the_cloud_run_client_loads_only_when_the_lookup_is_on() -> None:
+    modules = modules_after_start({"CLOUD_RUN_LOOKUP": "true"})
+    assert loaded(modules, "google.cloud.run_v2")
