@@ -196,7 +196,8 @@ def test_the_deployed_function_never_loads_the_cli_libraries() -> None:
         "import sys, main\n"
         "from diffio_progress.functions.wiring import default_handler\n"
         "default_handler({'GOOGLE_CLOUD_PROJECT': 'p'})\n"
-        "loaded = {'rich', 'httpx', 'diffio_progress.tools.watch', 'diffio_progress.tools.world'}\n"
+        "loaded = {'rich', 'httpx', 'diffio_progress.tools.watch', 'diffio_progress.tools.world',\n"
+        "    'diffio_progress.tools.watch_views'}\n"
         "print(sorted(loaded & set(sys.modules)))\n"
     )
     result = subprocess.run(
