@@ -27,7 +27,7 @@ class View(Protocol):
 
 
 def stage_line(body: Mapping[str, Any]) -> str | None:
-    """``stage 2 of 3: Inference`` from ``stageProgress``, when the endpoint reports one."""
+    """``Stage 2 of 3: Inference`` from ``stageProgress``, when the endpoint reports one."""
     current = body.get("stageProgress")
     if not isinstance(current, Mapping):
         return None
@@ -35,7 +35,7 @@ def stage_line(body: Mapping[str, Any]) -> str | None:
     if not (_is_int(index) and _is_int(count)):
         return None
     label = STAGE_LABELS.get(name, name) if isinstance(name, str) else None
-    return f"stage {index} of {count}" + (f": {label}" if label else "")
+    return f"Stage {index} of {count}" + (f": {label}" if label else "")
 
 
 def queue_line(body: Mapping[str, Any]) -> str | None:
@@ -130,13 +130,10 @@ class RichView:
             f" ({body.get('apiProjectId')}, {media}): ",
             (status, f"bold {_STATUS_COLOURS.get(status, 'white')}"),
         )
-        stage = stage_line(body)
-        if stage:
-            self._headline.append(f", {stage}")
-        queue, transcription = queue_line(body), transcription_line(body)
-        self._details = [Text(queue, style="magenta")] if queue else []
-        if transcription:
-            self._details.append(Text(transcription, style="dim"))
+        # One short line each, so that an 80-column terminal does not wrap them.
+        lines = [(stage_line(body), "bold"), (queue_line(body), "magenta")]
+        lines.append((transcription_line(body), "dim"))
+        self._details = [Text(line, style=style) for line, style in lines if line]
         for name in STAGE_ORDER:
             self._update_stage(name, body.get(name))
         self._notice = None

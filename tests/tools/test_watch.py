@@ -116,7 +116,7 @@ def test_watch_draws_a_bar_per_stage(
     assert "Preprocessing" in out and "Inference" in out and "Restored video" not in out
     assert out.count("100%") == 2
     assert "Transcription: available" in out
-    assert "stage " not in out and "Queued" not in out  # complete: no current stage, no queue
+    assert "Stage " not in out and "Queued" not in out  # complete: no current stage, no queue
 
 
 def test_watch_names_the_stage_that_failed(
@@ -130,7 +130,7 @@ def test_watch_names_the_stage_that_failed(
     assert main(["watch", "gen-v", "--url", url]) == 1
 
     captured = capsys.readouterr()
-    assert "failed, stage 2 of 3: Inference" in captured.out
+    assert "(proj-v, video): failed\nStage 2 of 3: Inference\n" in captured.out
     assert "Transcription" not in captured.out  # an older generation has none
     assert "GPU lost" in captured.err
 

@@ -61,10 +61,10 @@ def test_queue_line(queue: Any, line: str | None) -> None:
 @pytest.mark.parametrize(
     ("stage_progress", "line"),
     [
-        ({"stage": "inference", "index": 2, "count": 3, "progress": 5}, "stage 2 of 3: Inference"),
-        ({"stage": "restoredVideo", "index": 3, "count": 3}, "stage 3 of 3: Restored video"),
-        ({"stage": "upscaling", "index": 4, "count": 4}, "stage 4 of 4: upscaling"),
-        ({"index": 1, "count": 2}, "stage 1 of 2"),
+        ({"stage": "inference", "index": 2, "count": 3, "progress": 5}, "Stage 2 of 3: Inference"),
+        ({"stage": "restoredVideo", "index": 3, "count": 3}, "Stage 3 of 3: Restored video"),
+        ({"stage": "upscaling", "index": 4, "count": 4}, "Stage 4 of 4: upscaling"),
+        ({"index": 1, "count": 2}, "Stage 1 of 2"),
         ({"stage": "inference", "index": "2", "count": 3}, None),
         ({"stage": "inference", "index": 2}, None),
         ("inference", None),
@@ -101,7 +101,7 @@ def rendered(*bodies: dict[str, Any]) -> str:
 
 def test_the_live_view_shows_the_queue_transcription_and_stage() -> None:
     out = rendered(QUEUED)
-    assert "Generation gen-q (proj-q, audio): pending, stage 1 of 2: Preprocessing" in out
+    assert "Generation gen-q (proj-q, audio): pending\nStage 1 of 2: Preprocessing\n" in out
     assert "Queued: position 3 (Waiting for a GPU)" in out
     assert "Transcription: pending" in out
 
@@ -115,7 +115,7 @@ def test_the_queue_line_goes_once_the_queue_is_gone() -> None:
     }
     out = rendered(QUEUED, running)
     assert "Queued" not in out
-    assert "processing, stage 1 of 2: Preprocessing" in out
+    assert "processing\nStage 1 of 2: Preprocessing\nTranscription: pending\n" in out
     assert "40%" in out
 
 
