@@ -43,32 +43,27 @@ ODD_VALUES: list[Any] = [
 ]
 
 
-class Warnings(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def of_rule_9(self) -> list[str]:
-        return [r.getMessage() for r in self.records if r.name == RULE_9_LOGGER]
-
-
 @pytest.fixture
-def warnings() -> Iterator[Warnings]:
-    """Warnings of the function's loggers (the package logger does not propagate to the root)."""
-    handler = Warnings()
+def warnings(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Captures the function's logs (the package logger does not propagate to the root)."""
     logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+def rule_9_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == RULE_9_LOGGER and r.levelno == logging.WARNING
+    ]
 
 
 def poll(
     client: Any,
     seed: Seeder,
-    warnings: Warnings,
+    warnings: pytest.LogCaptureFixture,
     jobs: dict[str, dict[str, Any]] | None = None,
     **generation: Any,
 ) -> dict[str, Any]:
@@ -77,7 +72,7 @@ def poll(
     seed.generation("proj-1", "gen-1", "user-1", **generation)
     for stage, fields in (jobs or {}).items():
         seed.job("proj-1", "gen-1", stage, **fields)
-    warnings.records.clear()
+    warnings.clear()
     request = {"generationId": "gen-1", "apiProjectId": "proj-1"}
     response = client.post(PATH, json=request, headers={"X-Api-Key": key})
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -104,20 +99,20 @@ def poll(
     ids=repr,
 )
 def test_a_transcription_not_a_map_or_of_unknown_status_is_absent(
-    client: Any, seed: Seeder, warnings: Warnings, transcription: Any
+    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, transcription: Any
 ) -> None:
     body = poll(client, seed, warnings, transcription=transcription)
     assert "transcription" not in body
-    assert len(warnings.of_rule_9()) == 1, warnings.of_rule_9()
+    assert len(rule_9_warnings(warnings)) == 1, rule_9_warnings(warnings)
 
 
 @pytest.mark.parametrize("status", ["pending", "available", "unavailable"])
 def test_a_known_transcription_is_reported_alone(
-    client: Any, seed: Seeder, warnings: Warnings, status: str
+    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, status: str
 ) -> None:
     body = poll(client, seed, warnings, transcription={"status": status, "words": 812})
     assert body["transcription"] == {"status": status}
-    assert warnings.of_rule_9() == []
+    assert rule_9_warnings(warnings) == []
 
 
 # -- queue -----------------------------------------------------------------------------------
@@ -144,23 +139,23 @@ def test_a_known_transcription_is_reported_alone(
     ids=repr,
 )
 def test_a_queue_without_a_whole_non_negative_position_is_absent(
-    client: Any, seed: Seeder, warnings: Warnings, queue: Any
+    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, queue: Any
 ) -> None:
     body = poll(client, seed, warnings, queue=queue)
     assert "queue" not in body
     assert body["status"] == "pending"  # the rest of the answer is untouched
-    assert len(warnings.of_rule_9()) == 1, warnings.of_rule_9()
+    assert len(rule_9_warnings(warnings)) == 1, rule_9_warnings(warnings)
 
 
 @pytest.mark.parametrize(
     "message", [value for value in ODD_VALUES if not isinstance(value, str | None)], ids=repr
 )
 def test_a_queue_message_not_a_string_is_null_and_the_position_stays(
-    client: Any, seed: Seeder, warnings: Warnings, message: Any
+    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, message: Any
 ) -> None:
     body = poll(client, seed, warnings, queue={"position": 4, "message": message})
     assert body["queue"] == {"position": 4, "message": None}
-    assert len(warnings.of_rule_9()) == 1, warnings.of_rule_9()
+    assert len(rule_9_warnings(warnings)) == 1, rule_9_warnings(warnings)
 
 
 @pytest.mark.parametrize(
@@ -176,11 +171,11 @@ def test_a_queue_message_not_a_string_is_null_and_the_position_stays(
     ids=repr,
 )
 def test_a_valid_queue_is_reported_whole(
-    client: Any, seed: Seeder, warnings: Warnings, queue: dict[str, Any]
+    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, queue: dict[str, Any]
 ) -> None:
     body = poll(client, seed, warnings, queue=queue)
     assert body["queue"] == {"position": queue["position"], "message": queue.get("message")}
-    assert warnings.of_rule_9() == []
+    assert rule_9_warnings(warnings) == []
 
 
 DONE = {"status": "complete", "progress": 100}
@@ -197,16 +192,20 @@ DONE = {"status": "complete", "progress": 100}
     ],
 )
 def test_a_stale_queue_is_absent_without_a_warning(
-    client: Any, seed: Seeder, warnings: Warnings, jobs: dict[str, dict[str, Any]], status: str
+    client: Any,
+    seed: Seeder,
+    warnings: pytest.LogCaptureFixture,
+    jobs: dict[str, dict[str, Any]],
+    status: str,
 ) -> None:
     body = poll(client, seed, warnings, jobs, queue={"position": 1, "message": GPU})
     assert body["status"] == status
     assert "queue" not in body
-    assert warnings.of_rule_9() == []  # a dispatcher's leftover is expected, not malformed
+    assert rule_9_warnings(warnings) == []  # a dispatcher's leftover is expected, not malformed
 
 
 def test_each_malformed_field_is_one_warning_and_the_rest_is_reported(
-    client: Any, seed: Seeder, warnings: Warnings
+    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture
 ) -> None:
     body = poll(
         client,
@@ -218,11 +217,11 @@ def test_each_malformed_field_is_one_warning_and_the_rest_is_reported(
     )
     assert not {"transcription", "queue"} & set(body)
     assert (body["stage"], body["stageProgress"]["progress"]) == ("preProcessing", 30)
-    assert len(warnings.of_rule_9()) == 2
+    assert len(rule_9_warnings(warnings)) == 2
 
 
 def test_a_queue_seen_by_search_and_by_project_is_the_same(
-    client: Any, seed: Seeder, warnings: Warnings
+    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture
 ) -> None:
     direct = poll(client, seed, warnings, queue={"position": 2, "message": GPU})
     key = seed.api_key("user-1")
@@ -235,7 +234,7 @@ def test_a_queue_seen_by_search_and_by_project_is_the_same(
 
 
 def test_a_dead_inference_execution_hides_the_queue(
-    client: Any, seed: Seeder, warnings: Warnings, monkeypatch: pytest.MonkeyPatch
+    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = standin_replies.execution_name("inference-dead")
     with CloudRunStandIn() as standin:

@@ -15,16 +15,8 @@ from diffio_progress.tools.watch_views import (
     stage_line,
     transcription_line,
 )
+from tests.spec_example import PENDING_STAGE as PENDING
 
-PENDING = {
-    "jobId": None,
-    "jobState": None,
-    "status": "pending",
-    "progress": 0,
-    "statusMessage": None,
-    "error": None,
-    "errorDetails": None,
-}
 QUEUED: dict[str, Any] = {
     "generationId": "gen-q",
     "apiProjectId": "proj-q",
