@@ -109,10 +109,11 @@ def test_the_pure_core_imports_no_io_library(module: Path) -> None:
     assert not outside_imports(module) & set(FORBIDDEN_IN_CORE)
 
 
-def test_a_worker_imports_the_writer_without_flask_rich_or_httpx() -> None:
+def test_a_worker_imports_the_writers_without_flask_rich_or_httpx() -> None:
     probe = (
         "import sys\n"
         "from diffio_progress.worker.stage_writer import StageWriter\n"
+        "from diffio_progress.worker.generation_writer import GenerationWriter\n"
         "heavy = ('flask', 'rich', 'httpx', 'werkzeug', 'functions_framework')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy\n"
         "    or m.startswith(('diffio_progress.functions', 'diffio_progress.tools'))))\n"

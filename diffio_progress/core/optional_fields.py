@@ -18,13 +18,30 @@ log = logging.getLogger(__name__)
 TRANSCRIPTION_STATUSES = ("pending", "available", "unavailable")
 
 
+def transcription_status(value: object) -> str | None:
+    """The status of a stored ``transcription`` map, when it is one of the three; else ``None``.
+
+    The writers read the stored value through this too, so reader and writer
+    agree on what a valid transcription is.
+    """
+    status = value.get("status") if isinstance(value, Mapping) else None
+    return status if isinstance(status, str) and status in TRANSCRIPTION_STATUSES else None
+
+
+def queue_position(value: object) -> int | None:
+    """A stored ``queue.position`` when it is an integer >= 0 (a bool is not); else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
 def transcription_field(generation: Mapping[str, Any]) -> dict[str, str] | None:
     """``{"status": ...}`` from the generation's ``transcription``, when it is one of the three."""
     value = generation.get("transcription")
     if value is None:
         return None  # an older generation: nothing to say
-    status = value.get("status") if isinstance(value, Mapping) else None
-    if status not in TRANSCRIPTION_STATUSES:
+    status = transcription_status(value)
+    if status is None:
         log.warning("generation field transcription is malformed; leaving it out")
         return None
     return {"status": status}
@@ -54,8 +71,8 @@ def queue_field(
     inference = stages.get(INFERENCE)
     if status == FAILED or inference is None or inference.status != PENDING:
         return None
-    position = value.get("position") if isinstance(value, Mapping) else None
-    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+    position = queue_position(value.get("position")) if isinstance(value, Mapping) else None
+    if position is None:
         log.warning("generation field queue is malformed; leaving it out")
         return None
     message = value.get("message")

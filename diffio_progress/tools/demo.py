@@ -44,6 +44,16 @@ def seed_demo(db: firestore.Client, now: datetime) -> Demo:
         (VIDEO_PROJECT, "gen-video-processing", "processing"),
         (VIDEO_PROJECT, live, "live"),
     )
+    # Rule 9's optional fields, as the transcription step and the dispatcher write them.
+    extra: dict[str, dict[str, Any]] = {
+        "gen-audio-pending": {
+            "transcription": {"status": "pending"},
+            "queue": {"position": 2, "message": "Waiting for a GPU"},
+        },
+        "gen-audio-complete": {"transcription": {"status": "available"}},
+        "gen-audio-failed": {"transcription": {"status": "available"}},
+        "gen-video-processing": {"transcription": {"status": "available"}},
+    }
     for project, generation, _ in generations:
         batch.set(
             db.document(*paths.generation(project, generation)),
@@ -54,6 +64,7 @@ def seed_demo(db: firestore.Client, now: datetime) -> Demo:
                 "modelKey": "diffio-4.6-flash",
                 "createdAt": now,
                 "updatedAt": now,
+                **extra.get(generation, {}),
             },
         )
     done = {"status": "complete", "progress": 100, "jobState": "SUCCEEDED"}

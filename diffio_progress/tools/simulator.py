@@ -17,6 +17,7 @@ from diffio_progress.core.stages import (
     PRE_PROCESSING,
     VIDEO_STAGES,
 )
+from diffio_progress.worker.generation_writer import GenerationWriter
 from diffio_progress.worker.stage_writer import StageWriter
 
 # What each stage's worker says while it runs, in order.
@@ -27,6 +28,8 @@ STEP_MESSAGES = {
 }
 DEFAULT_ERROR = "Inference failed"
 DEFAULT_DETAILS = "Worker exited with code 137: out of memory while processing audio"
+QUEUE_MESSAGE = "Waiting for a GPU"
+NEXT_MESSAGE = "Next in line for a GPU"
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,14 @@ class Pace:
     """How fast a simulated generation moves: ``steps`` updates a stage, ``step_seconds`` apart.
 
     The default takes about 35 s for a video generation: slow enough to watch,
-    short enough to finish while you do.
+    short enough to finish while you do. The first ``queued_seconds`` are spent
+    in the dispatcher's queue, at ``queue_steps`` falling positions (0: none).
     """
 
     step_seconds: float = 1.0
     steps: int = 10
     queued_seconds: float = 3.0
+    queue_steps: int = 3
 
     @classmethod
     def scaled(cls, step_seconds: float, steps: int = 10) -> Pace:
@@ -73,7 +78,10 @@ def simulate(
 ) -> str:
     """Run the generation's stages in order; returns ``complete`` or ``failed``.
 
-    Every stage is queued first, as a dispatcher would. When preprocessing
+    Every stage is queued first, as a dispatcher would, and the generation
+    waits in the queue at falling positions until a worker takes it. Its
+    transcription is pending from the start and available once preprocessing
+    completes (unavailable if the generation fails before). When preprocessing
     completes the project's ``audioOriginalMp3Ready`` is set, as the upload
     service does. ``stop`` ends the run early by raising ``Stopped``.
     """
@@ -92,9 +100,12 @@ def simulate(
         if stop.wait(seconds):
             raise Stopped
 
+    generation = GenerationWriter(db, api_project_id, generation_id)
     for writer in writers.values():
         writer.start(job_state="PENDING", message="Queued")
-    pause(pace.queued_seconds)
+    generation.transcription("pending")
+    report("transcription", "pending")
+    wait_in_queue(generation, pace, pause, report)
     for stage, writer in writers.items():
         messages = STEP_MESSAGES[stage]
         writer.start(message=messages[0])
@@ -104,6 +115,8 @@ def simulate(
             if failure is not None and failure.stage == stage and step >= pace.steps // 2:
                 writer.fail(failure.error, failure.details)
                 report(stage, FAILED)
+                if generation.transcription("unavailable"):
+                    report("transcription", "unavailable")
                 return FAILED
             message = messages[step * len(messages) // pace.steps]
             writer.progress(round(100 * step / pace.steps), message)
@@ -112,7 +125,31 @@ def simulate(
         report(stage, COMPLETE)
         if stage == PRE_PROCESSING:
             db.document(*paths.project(api_project_id)).update({"audioOriginalMp3Ready": True})
+            # Diffio 4.6 transcribes the recording before restoration starts.
+            generation.transcription("available")
+            report("transcription", "available")
     return COMPLETE
+
+
+def wait_in_queue(
+    generation: GenerationWriter,
+    pace: Pace,
+    pause: Callable[[float], None],
+    report: Callable[[str, str], None],
+) -> None:
+    """The dispatcher's part: falling queue positions, then the queue cleared as a worker takes it.
+
+    With no ``queue_steps`` the generation waits ``queued_seconds`` without a queue.
+    """
+    if pace.queue_steps <= 0:
+        pause(pace.queued_seconds)
+        return
+    for position in range(pace.queue_steps - 1, -1, -1):
+        generation.queue(position, QUEUE_MESSAGE if position else NEXT_MESSAGE)
+        report("queue", f"position {position}")
+        pause(pace.queued_seconds / pace.queue_steps)
+    generation.dequeue()
+    report("queue", "taken by a worker")
 
 
 def new_generation_id() -> str:

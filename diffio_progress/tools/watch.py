@@ -1,18 +1,18 @@
-"""Poll the progress endpoint over HTTP like any client, and show it live (or as JSON lines)."""
+"""Poll the progress endpoint over HTTP like any client until the generation finishes."""
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 import httpx
 
 from .firestore_connection import CliError
+from .watch_views import JsonView, RichView, View
 
 DEFAULT_URL = "http://127.0.0.1:8080/v1/get_generation_progress"
 API_KEY_VARIABLE = "DIFFIO_API_KEY"
@@ -29,12 +29,6 @@ _STATUS_HINTS = {
     403: "the key is not active, lacks read permission, or does not own this generation",
     404: "check the generation id (and --project-id)",
 }
-STAGE_LABELS = {
-    "preProcessing": "Preprocessing",
-    "inference": "Inference",
-    "restoredVideo": "Restored video",
-}
-STAGE_ORDER = tuple(STAGE_LABELS)
 
 
 @dataclass
@@ -64,104 +58,6 @@ class Backoff:
             delay = max(delay, min(hint, self.cap))
         self._attempt += 1
         return min(delay, self.budget - spent)
-
-
-class View(Protocol):
-    def update(self, body: dict[str, Any]) -> None: ...
-    def notice(self, text: str | None) -> None: ...
-    def close(self) -> None: ...
-
-
-class JsonView:
-    """One compact JSON line per change on stdout; notices go to stderr."""
-
-    def __init__(self, out: TextIO, err: TextIO) -> None:
-        self.out, self.err = out, err
-
-    def update(self, body: dict[str, Any]) -> None:
-        self.out.write(json.dumps(body, separators=(",", ":"), sort_keys=True) + "\n")
-        self.out.flush()
-
-    def notice(self, text: str | None) -> None:
-        if text:
-            self.err.write(text + "\n")
-            self.err.flush()
-
-    def close(self) -> None:
-        pass
-
-
-class RichView:
-    """One live progress bar per stage, with its status and message, under the overall status."""
-
-    def __init__(self, out: TextIO, generation_id: str) -> None:
-        # rich is a development tool: the deployed function never imports this module.
-        from rich.console import Console
-        from rich.live import Live
-        from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
-
-        self._console = Console(file=out)
-        self._progress = Progress(
-            TextColumn("{task.description:<15}"),
-            BarColumn(bar_width=30),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[status]:<8}"),
-            TextColumn("{task.fields[message]}", style="dim"),
-            console=self._console,
-            auto_refresh=False,
-        )
-        self._tasks: dict[str, TaskID] = {}
-        self._generation_id = generation_id
-        self._headline = f"Generation {generation_id}: waiting for the first answer"
-        self._notice: str | None = None
-        self._live = Live(self._render(), console=self._console, refresh_per_second=8)
-        self._live.start()
-
-    def _render(self) -> Any:
-        from rich.console import Group, RenderableType
-        from rich.text import Text
-
-        lines: list[RenderableType] = [Text.from_markup(self._headline), self._progress]
-        if self._notice:
-            lines.append(Text(self._notice, style="yellow"))
-        return Group(*lines)
-
-    def update(self, body: dict[str, Any]) -> None:
-        status = str(body.get("status"))
-        colour = {"complete": "green", "failed": "red", "processing": "cyan"}.get(status, "white")
-        media = "video" if body.get("hasVideo") else "audio"
-        self._headline = (
-            f"Generation [bold]{body.get('generationId', self._generation_id)}[/] "
-            f"({body.get('apiProjectId')}, {media}): [bold {colour}]{status}[/]"
-        )
-        for name in STAGE_ORDER:
-            stage = body.get(name)
-            if not isinstance(stage, dict):
-                continue
-            status = str(stage.get("status") or "")
-            message = str(stage.get("error") or stage.get("statusMessage") or "")
-            percent = stage.get("progress")
-            completed = round(percent) if isinstance(percent, (int, float)) else 0
-            task = self._tasks.get(name)
-            if task is None:
-                self._tasks[name] = self._progress.add_task(
-                    STAGE_LABELS[name],
-                    total=100,
-                    completed=completed,
-                    status=status,
-                    message=message,
-                )
-            else:
-                self._progress.update(task, completed=completed, status=status, message=message)
-        self._notice = None
-        self._live.update(self._render(), refresh=True)
-
-    def notice(self, text: str | None) -> None:
-        self._notice = text
-        self._live.update(self._render(), refresh=True)
-
-    def close(self) -> None:
-        self._live.stop()
 
 
 @dataclass

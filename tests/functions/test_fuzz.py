@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis.strategies import SearchStrategy
+from hypothesis.strategies import SearchStrategy, sampled_from
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -48,6 +48,18 @@ FUZZ = settings(
 )
 
 
+# Rule 9's optional fields: which 200 bodies carried each, counted over a fuzz run.
+OPTIONAL_FIELDS = ("transcription", "stage", "stageProgress", "queue")
+# Seeded generations whose answers carry them, in every combination the rules allow.
+SEEDED = [
+    {"generationId": "gen-123", "apiProjectId": "proj-123"},  # failed: stage, no queue
+    {"generationId": "gen-queued", "apiProjectId": "proj-123"},  # queue and transcription
+    {"generationId": "gen-preparing"},  # queue while preprocessing runs, no transcription
+    {"generationId": "gen-running", "apiProjectId": "proj-123"},  # stage and transcription
+    {"generationId": "gen-done"},  # complete: transcription only
+]
+
+
 @dataclass
 class Target:
     """The served function, a session reused for every call, and a valid seeded key."""
@@ -55,6 +67,7 @@ class Target:
     url: str
     key: str
     session: requests.Session
+    carried: Counter[str] = field(default_factory=Counter)
 
     def call(self, case: Any, *, key: str | None = None) -> int:
         if key is not None:
@@ -63,6 +76,8 @@ class Target:
             case.headers["X-Api-Key"] = key
         response = case.call(base_url=self.url, session=self.session, timeout=10)
         case.validate_response(response, checks=CHECKS)
+        if response.status_code == 200:
+            self.carried.update(name for name in OPTIONAL_FIELDS if name in response.json())
         return int(response.status_code)
 
 
@@ -78,6 +93,17 @@ def target(served_url: str, seed: Seeder) -> Iterator[Target]:
     key = seed.world("proj-123", "gen-123", has_video=True)
     seed.job("proj-123", "gen-123", "preProcessing", status="complete", jobId="job-pre")
     seed.job("proj-123", "gen-123", "inference", status="failed", error="GPU lost", progress=7)
+    pending, available = {"status": "pending"}, {"status": "available"}
+    queue = {"position": 2, "message": "Waiting for a GPU"}
+    seed.generation("proj-123", "gen-queued", transcription=pending, queue=queue)
+    seed.generation("proj-123", "gen-running", transcription=available, queue=queue)  # stale
+    seed.job("proj-123", "gen-running", "preProcessing", status="complete")
+    seed.job("proj-123", "gen-running", "inference", status="running", progress=45)
+    seed.generation("proj-123", "gen-preparing", queue={"position": 0, "message": None})
+    seed.job("proj-123", "gen-preparing", "preProcessing", status="running", progress=30)
+    seed.generation("proj-123", "gen-done", transcription=available)
+    for stage in ("preProcessing", "inference", "restoredVideo"):
+        seed.job("proj-123", "gen-done", stage, status="complete")
     seed.world("proj-0", "0", user_id="someone-else")
     with requests.Session() as session:
         yield Target(served_url, key, session)
@@ -100,13 +126,17 @@ def test_fuzzing_with_a_valid_key_reaches_past_auth(target: Target) -> None:
     def with_key(case: Any) -> int:
         return target.call(case, key=target.key)
 
-    valid = POST.as_strategy(GenerationMode.POSITIVE) | POST.as_strategy(
-        GenerationMode.POSITIVE, body={"generationId": "gen-123", "apiProjectId": "proj-123"}
+    # Half random bodies, half the seeded generations (each as likely as the others).
+    seeded = sampled_from(SEEDED).flatmap(
+        lambda body: POST.as_strategy(GenerationMode.POSITIVE, body=body)
     )
+    valid = POST.as_strategy(GenerationMode.POSITIVE) | seeded
     statuses = run_fuzz(valid, with_key)
-    # Past auth: the seeded generation answers 200, random ids 404 (400 for ids > 1,500 bytes).
+    # Past auth: the seeded generations answer 200, random ids 404 (400 for ids > 1,500 bytes).
     assert statuses[200] > 0 and statuses[404] > 0, statuses
     assert set(statuses) <= {200, 400, 403, 404}, statuses
+    # Bodies carrying each optional field were checked against openapi.yaml.
+    assert all(target.carried[name] > 0 for name in OPTIONAL_FIELDS), (target.carried, statuses)
 
     # Invalid bodies are refused (negative_data_rejection); a case whose only flaw was in the
     # auth headers we replaced is valid again and may be answered like any other.

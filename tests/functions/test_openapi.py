@@ -93,6 +93,18 @@ def _failed(client: Any, seed: Seeder, monkeypatch: pytest.MonkeyPatch) -> Any:
     return client.post(PATH, json={"generationId": "gen-1"}, headers={"Xi-Api-Key": key})
 
 
+def _queued(client: Any, seed: Seeder, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Rule 9's four optional fields at once: queued, transcribing, at its first stage."""
+    key = seed.world(has_video=True)
+    seed.generation(
+        "proj-1",
+        "gen-1",
+        transcription={"status": "pending"},
+        queue={"position": 3, "message": "Waiting for a GPU"},
+    )
+    return client.post(PATH, json={"generationId": "gen-1"}, headers={"X-Api-Key": key})
+
+
 def _inactive(client: Any, seed: Seeder, monkeypatch: pytest.MonkeyPatch) -> Any:
     key = seed.api_key(status="revoked")
     return client.post(PATH, json={"generationId": "gen-1"}, headers={"X-Api-Key": key})
@@ -137,6 +149,7 @@ SCENARIOS = {
     "200 audio in progress": Scenario(200, "POST", _audio, {"generationId": "gen-1"}),
     "200 video complete": Scenario(200, "POST", _video_complete, {"generationId": "gen-1"}),
     "200 failed with error": Scenario(200, "POST", _failed, {"generationId": "gen-1"}),
+    "200 queued with transcription": Scenario(200, "POST", _queued, {"generationId": "gen-1"}),
     "204 preflight": Scenario(204, "OPTIONS", lambda c, s, m: c.options(PATH)),
     "400 invalid json": Scenario(400, "POST", _post(b"{not json")),
     "400 not an object": Scenario(400, "POST", _post([1, 2])),
@@ -223,6 +236,39 @@ def test_document_rejects_a_nonconforming_200_body(name: str, client: Any, seed:
     assert response.status_code == 200
     validate("POST", response, {"generationId": "gen-1"})
     response.set_data(json.dumps(_mutated(response.get_json(), MUTATIONS[name])))
+    with pytest.raises(FailureGroup):
+        validate("POST", response, {"generationId": "gen-1"})
+
+
+QUEUED_MUTATIONS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "queue with a negative position": lambda b: b["queue"].update(position=-1),
+    "queue with a fractional position": lambda b: b["queue"].update(position=1.5),
+    "queue without its message": lambda b: b["queue"].pop("message"),
+    "queue with a number for message": lambda b: b["queue"].update(message=7),
+    "queue with an extra key": lambda b: b["queue"].update(eta=30),
+    "queue while inference runs": lambda b: b["inference"].update(status="running"),
+    "transcription of unknown status": lambda b: b["transcription"].update(status="done"),
+    "transcription without status": lambda b: b["transcription"].pop("status"),
+    "transcription as a string": lambda b: b.update(transcription="pending"),
+    "stage without stageProgress": lambda b: b.pop("stageProgress"),
+    "stageProgress without index": lambda b: b["stageProgress"].pop("index"),
+    "stageProgress index 0": lambda b: b["stageProgress"].update(index=0),
+    "stageProgress of an unknown stage": lambda b: b["stageProgress"].update(stage="upload"),
+    "unknown stage": lambda b: b.update(stage="upload"),
+    "stage on a complete generation": lambda b: (b.pop("queue"), b.update(status="complete")),
+}
+
+
+@pytest.mark.parametrize("name", list(QUEUED_MUTATIONS))
+def test_document_rejects_a_half_formed_optional_field(
+    name: str, client: Any, seed: Seeder
+) -> None:
+    response = _queued(client, seed, pytest.MonkeyPatch())
+    assert response.status_code == 200
+    body = response.get_json()
+    assert {"transcription", "stage", "stageProgress", "queue"} <= set(body)
+    validate("POST", response, {"generationId": "gen-1"})
+    response.set_data(json.dumps(_mutated(body, QUEUED_MUTATIONS[name])))
     with pytest.raises(FailureGroup):
         validate("POST", response, {"generationId": "gen-1"})
 

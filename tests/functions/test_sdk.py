@@ -12,6 +12,8 @@ import httpx
 import pytest
 from diffio import DiffioClient
 
+from diffio_progress.worker.generation_writer import GenerationWriter
+from diffio_progress.worker.stage_writer import StageWriter
 from tests.seed import Seeder, new_key
 
 
@@ -227,3 +229,147 @@ def test_wait_for_generation_follows_the_stages_to_complete(
         assert "inference=failed" in message
         assert "error=GPU out of memory" in message
         assert "details=CUDA error: out of memory" in message
+
+
+QUEUE = {"position": 3, "message": "Waiting for a GPU"}
+
+
+@pytest.mark.parametrize(
+    ("generation", "jobs", "expected"),
+    [
+        (
+            {"transcription": {"status": "pending"}, "queue": QUEUE},
+            {},
+            ("pending", "preProcessing", (1, 3, 0), QUEUE),
+        ),
+        (
+            {"transcription": {"status": "available"}, "queue": {"position": 0, "message": None}},
+            {"preProcessing": {"status": "complete"}},
+            ("available", "inference", (2, 3, 0), {"position": 0, "message": None}),
+        ),
+        (
+            # The dispatcher's queue is stale once inference runs: None, as for any older API.
+            {"transcription": {"status": "available"}, "queue": QUEUE},
+            {
+                "preProcessing": {"status": "complete"},
+                "inference": {"status": "running", "progress": 45},
+            },
+            ("available", "inference", (2, 3, 45), None),
+        ),
+        (
+            {"transcription": {"status": "unavailable"}},
+            {
+                "preProcessing": {"status": "complete"},
+                "inference": {"status": "failed", "progress": 62, "error": "GPU lost"},
+            },
+            ("unavailable", "inference", (2, 3, 62), None),
+        ),
+    ],
+)
+def test_the_sdk_reads_transcription_stage_and_queue_as_seeded(
+    seed: Seeder,
+    sdk: DiffioClient,
+    generation: dict[str, Any],
+    jobs: dict[str, dict[str, Any]],
+    expected: tuple[str, str, tuple[int, int, int], dict[str, Any] | None],
+) -> None:
+    seed.generation("proj-1", "gen-1", "user-1", **generation)
+    for stage, fields in jobs.items():
+        seed.job("proj-1", "gen-1", stage, **fields)
+    transcription, stage, (index, count, percent), queue = expected
+
+    for project_id in (None, "proj-1"):
+        progress = sdk.get_generation_progress(generationId="gen-1", apiProjectId=project_id)
+        assert isinstance(progress.transcription, diffio.GenerationTranscription)
+        assert progress.transcription.status == transcription
+        assert progress.stage == stage
+        assert progress.stageProgress == {
+            "stage": stage,
+            "index": index,
+            "count": count,
+            "progress": percent,
+        }
+        assert progress.queue == queue
+
+
+def test_an_older_generation_reads_none_for_transcription_and_queue(
+    seed: Seeder, sdk: DiffioClient
+) -> None:
+    seed.job("proj-1", "gen-1", "preProcessing", status="running", progress=30)
+    progress = sdk.get_generation_progress(generationId="gen-1")
+    assert (progress.transcription, progress.queue) == (None, None)
+    # The stage comes from the job documents, which every generation has.
+    assert progress.stage == "preProcessing"
+    assert progress.stageProgress == {
+        "stage": "preProcessing",
+        "index": 1,
+        "count": 3,
+        "progress": 30,
+    }
+
+
+def test_wait_for_generation_completes_through_the_queue_and_the_transcript(
+    seed: Seeder, sdk: DiffioClient
+) -> None:
+    generation = GenerationWriter(seed.db, "proj-1", "gen-1")
+    stages = {
+        name: StageWriter(seed.db, "proj-1", "gen-1", name)
+        for name in ("preProcessing", "inference", "restoredVideo")
+    }
+    # Each write is made once the SDK has seen the state before it, so every state is observed.
+    writes: list[Callable[[], object]] = [
+        lambda: generation.queue(0, "Next in line"),
+        generation.dequeue,
+        lambda: stages["preProcessing"].progress(50),
+        stages["preProcessing"].complete,
+        lambda: generation.transcription("available"),
+        lambda: stages["inference"].progress(45),
+        stages["inference"].complete,
+        stages["restoredVideo"].complete,
+    ]
+    generation.transcription("pending")
+    generation.queue(2, "Waiting for a GPU")
+    seen: list[tuple[Any, ...]] = []
+    observed = threading.Condition()
+
+    def on_progress(progress: Any) -> None:
+        state = (
+            progress.status,
+            progress.queue and progress.queue["position"],
+            progress.transcription and progress.transcription.status,
+            progress.stage,
+            progress.stageProgress and progress.stageProgress["progress"],
+        )
+        with observed:
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            observed.notify_all()
+
+    def advance() -> None:
+        for count, write in enumerate(writes, start=1):
+            with observed:
+                if not observed.wait_for(lambda c=count: len(seen) >= c, timeout=20):
+                    return
+            write()
+
+    writer = threading.Thread(target=advance, daemon=True)
+    writer.start()
+    result = sdk.wait_for_generation(
+        generationId="gen-1", onProgress=on_progress, pollInterval=0.1, timeout=60
+    )
+    writer.join(timeout=5)
+
+    assert result.status == "complete"
+    assert result.transcription.status == "available"
+    assert (result.stage, result.stageProgress, result.queue) == (None, None, None)
+    assert seen == [
+        ("pending", 2, "pending", "preProcessing", 0),
+        ("pending", 0, "pending", "preProcessing", 0),
+        ("pending", None, "pending", "preProcessing", 0),
+        ("processing", None, "pending", "preProcessing", 50),
+        ("processing", None, "pending", "inference", 0),
+        ("processing", None, "available", "inference", 0),
+        ("processing", None, "available", "inference", 45),
+        ("processing", None, "available", "restoredVideo", 0),
+        ("complete", None, "available", None, None),
+    ]

@@ -104,7 +104,9 @@ def test_simulate_drives_a_new_video_generation_to_complete(
     )
 
     assert code == 0
-    assert "watch gen-s --project-id proj-s" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "watch gen-s --project-id proj-s" in out
+    assert "queue: position 0\nqueue: taken by a worker\npreProcessing: running" in out
     project = db.document("apiProjects", "proj-s").get().to_dict()
     assert project == {"userId": "user-9", "hasVideo": True, "audioOriginalMp3Ready": True}
     generation = db.document("apiProjects", "proj-s", "generations", "gen-s").get().to_dict()
@@ -114,6 +116,9 @@ def test_simulate_drives_a_new_video_generation_to_complete(
         "proj-s",
         "user-9",
     )
+    # Queued, taken, transcribed: the generation document ends with no queue and a transcript.
+    assert "queue" not in generation and "dequeuedAt" in generation
+    assert generation["transcription"] == {"status": "available"}
     for stage in ("preProcessing", "inference", "restoredVideo"):
         doc = job(db, "proj-s", "gen-s", stage)
         assert doc is not None
@@ -191,7 +196,8 @@ def test_the_deployed_function_never_loads_the_cli_libraries() -> None:
         "import sys, main\n"
         "from diffio_progress.functions.wiring import default_handler\n"
         "default_handler({'GOOGLE_CLOUD_PROJECT': 'p'})\n"
-        "loaded = {'rich', 'httpx', 'diffio_progress.tools.watch', 'diffio_progress.tools.world'}\n"
+        "loaded = {'rich', 'httpx', 'diffio_progress.tools.watch', 'diffio_progress.tools.world',\n"
+        "    'diffio_progress.tools.watch_views'}\n"
         "print(sorted(loaded & set(sys.modules)))\n"
     )
     result = subprocess.run(

@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from queue import Queue
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ import pytest
 from diffio_progress.tools.cli import main
 from diffio_progress.tools.emulator import free_port
 from diffio_progress.tools.simulator import Failure, Pace, simulate
+from diffio_progress.worker.generation_writer import GenerationWriter
+from diffio_progress.worker.stage_writer import StageWriter
 from tests.conftest import ROOT
 from tests.seed import Seeder
 
@@ -102,6 +105,7 @@ def test_watch_draws_a_bar_per_stage(
     seed: Seeder, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = seed.world("proj-a", "gen-a", audioOriginalMp3Ready=True)
+    seed.generation("proj-a", "gen-a", transcription={"status": "available"})
     seed.job("proj-a", "gen-a", "inference", status="complete", progress=100)
     monkeypatch.setenv("DIFFIO_API_KEY", key)
 
@@ -111,6 +115,24 @@ def test_watch_draws_a_bar_per_stage(
     assert "gen-a" in out and "complete" in out
     assert "Preprocessing" in out and "Inference" in out and "Restored video" not in out
     assert out.count("100%") == 2
+    assert "Transcription: available" in out
+    assert "Stage " not in out and "Queued" not in out  # complete: no current stage, no queue
+
+
+def test_watch_names_the_stage_that_failed(
+    seed: Seeder, url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = seed.world("proj-v", "gen-v", has_video=True)
+    seed.job("proj-v", "gen-v", "preProcessing", status="complete")
+    seed.job("proj-v", "gen-v", "inference", status="failed", progress=62, error="GPU lost")
+    monkeypatch.setenv("DIFFIO_API_KEY", key)
+
+    assert main(["watch", "gen-v", "--url", url]) == 1
+
+    captured = capsys.readouterr()
+    assert "(proj-v, video): failed\nStage 2 of 3: Inference\n" in captured.out
+    assert "Transcription" not in captured.out  # an older generation has none
+    assert "GPU lost" in captured.err
 
 
 def test_refusals_are_one_clear_line(
@@ -214,3 +236,72 @@ def test_watch_without_a_key_says_how_to_give_one(
     monkeypatch.delenv("DIFFIO_API_KEY", raising=False)
     assert main(["watch", "g"]) == 2
     assert "DIFFIO_API_KEY" in capsys.readouterr().err
+
+
+class LineReader:
+    """Reads a process's stdout lines in a thread, so a test can wait for each with a timeout."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: Queue[str] = Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.put(line)
+
+    def next(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.lines.get(timeout=30))
+        return parsed
+
+
+def test_json_lines_carry_the_queue_transcription_and_stage(seed: Seeder, url: str) -> None:
+    key = seed.world("proj-q", "gen-q")
+    generation = GenerationWriter(seed.db, "proj-q", "gen-q")
+    pre = StageWriter(seed.db, "proj-q", "gen-q", "preProcessing")
+    inference = StageWriter(seed.db, "proj-q", "gen-q", "inference")
+    generation.queue(2, "Waiting for a GPU")
+    generation.transcription("pending")
+    command = [sys.executable, "-m", "diffio_progress", "watch", "gen-q", "--url", url, "--json"]
+    command += ["--interval", "0.05", "--project-id", "proj-q"]
+    env = {**os.environ, "DIFFIO_API_KEY": key}
+    # One write per step, made only after watch printed the step before: every state is a line.
+    steps: list[tuple[Callable[[], object], dict[str, Any]]] = [
+        (lambda: None, {"queue": {"position": 2, "message": "Waiting for a GPU"}}),
+        (lambda: generation.queue(0, "Next"), {"queue": {"position": 0, "message": "Next"}}),
+        (generation.dequeue, {"status": "pending", "stage": "preProcessing"}),
+        (lambda: pre.progress(40), {"status": "processing", "stage": "preProcessing"}),
+        (pre.complete, {"stage": "inference", "transcription": {"status": "pending"}}),
+        (lambda: generation.transcription("available"), {"transcription": {"status": "available"}}),
+        (lambda: inference.progress(50), {"stage": "inference"}),
+        (inference.complete, {"status": "complete"}),
+    ]
+    seen = []
+    with subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as watch:
+        try:
+            reader = LineReader(watch.stdout)
+            for write, expected in steps:
+                write()
+                line = reader.next()
+                assert expected.items() <= line.items(), (expected, line)
+                seen.append(line)
+            assert watch.wait(30) == 0
+        finally:
+            watch.kill()
+
+    assert [("queue" in line) for line in seen] == [True, True] + [False] * 6
+    assert seen[3]["stageProgress"] == {
+        "stage": "preProcessing",
+        "index": 1,
+        "count": 2,
+        "progress": 40,
+    }
+    assert seen[6]["stageProgress"] == {
+        "stage": "inference",
+        "index": 2,
+        "count": 2,
+        "progress": 50,
+    }
+    assert not {"stage", "stageProgress"} & set(seen[-1])
+    assert seen[-1]["transcription"] == {"status": "available"}
