@@ -77,6 +77,9 @@ class DirectSink:
     def session(self, api_key_id: str) -> _DirectSession:
         return _DirectSession(self, self.endpoints(api_key_id))
 
+    def close(self) -> None:
+        pass  # every delivery opens and closes its own connection
+
     def endpoints(self, api_key_id: str) -> list[Endpoint]:
         """The key's enabled, well-formed endpoints; each malformed one is warned about once."""
         query = (

@@ -87,6 +87,11 @@ class EventHandler:
         self._log(outcome, context)
         return outcome
 
+    def close(self) -> None:
+        """Release the sink's connections (a deployed instance keeps them for its life)."""
+        if self.sink is not None:
+            self.sink.close()
+
     def _log(self, outcome: Outcome, context: dict[str, Any]) -> None:
         fields = {k: v for k, v in {**context, **outcome.fields}.items() if v is not None}
         message = f"event {context['ceId']}: {outcome.outcome}"

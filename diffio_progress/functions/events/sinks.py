@@ -35,3 +35,7 @@ class Sink(Protocol):
     def session(self, api_key_id: str) -> SinkSession:
         """Get ready to send events of ``api_key_id`` (one Svix application, or its endpoints)."""
         ...
+
+    def close(self) -> None:
+        """Release connections kept open between calls."""
+        ...

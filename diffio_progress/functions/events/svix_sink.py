@@ -41,6 +41,10 @@ class SvixSink:
     def session(self, api_key_id: str) -> _SvixSession:
         return _SvixSession(self, api_key_id)
 
+    def close(self) -> None:
+        # The library keeps one httpx client (and its pooled connections) per Svix object.
+        self._svix._httpx_client.close()
+
     def application(self, api_key_id: str) -> str:
         """The id of the key's Svix application, created the first time it is needed."""
         known = self._apps.get(api_key_id)

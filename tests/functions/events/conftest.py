@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -103,10 +103,13 @@ class Harness:
 
     db: firestore.Client
     counter: RpcCounter
+    built: list[EventHandler] = field(default_factory=list)
 
     def handler(self, poster: PinnedPoster | None = None, **settings: Any) -> EventHandler:
         store = FirestoreStore(5.0, client_factory(self.counter, TEST_PROJECT))
-        return build_event_handler(Settings(project=TEST_PROJECT, **settings), store, poster)
+        built = build_event_handler(Settings(project=TEST_PROJECT, **settings), store, poster)
+        self.built.append(built)
+        return built
 
     def send(self, handler: EventHandler, event: Event) -> Outcome:
         return handler(from_http(*event))
@@ -146,8 +149,11 @@ def writes(db: firestore.Client, seed: Seeder) -> Writes:
 
 
 @pytest.fixture
-def harness(db: firestore.Client) -> Harness:
-    return Harness(db, RpcCounter(record_documents=True))
+def harness(db: firestore.Client) -> Iterator[Harness]:
+    built = Harness(db, RpcCounter(record_documents=True))
+    yield built
+    for handler in built.built:
+        handler.close()
 
 
 @pytest.fixture

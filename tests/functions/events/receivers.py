@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,9 +28,13 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     redirect_to: str = "http://127.0.0.1:9/elsewhere"
     stopping: threading.Event = field(default_factory=threading.Event)
+    tls: ssl.SSLContext | None = None  # serve https with this server context
+    host: str = "127.0.0.1"  # the host name the URL uses
 
     def __post_init__(self) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -37,11 +42,17 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks/diffio"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self._server.server_address[1]}/hooks/diffio"
 
     def record(self, item: Received) -> None:
         with self._lock:
             self.received.append(item)
+
+    @property
+    def ids(self) -> list[str]:
+        """The ``svix-id`` of every request received, in order."""
+        return [r.headers.get("svix-id", "") for r in self.received]
 
     def stop(self) -> None:
         self.stopping.set()
