@@ -248,8 +248,9 @@ API key for user {DEMO_USER} (keyId {demo.key_id}); shown once, stored only as i
 Demo generations (project, generation, state):
 {rows}
 The simulator is moving {demo.live_generation} from pending to complete now (about 35 s).
-Status-change events for keyId {demo.key_id} go to the receiver on {events.receiver.url}
-(a webhookEndpoints document, direct sink); each one is verified with the SDK and shown here.
+Status-change events: a bridge posts every generation and job change to the event function
+on {events.url}, which sends keyId {demo.key_id}'s events to the receiver on
+{events.receiver.url}; each one is verified with the SDK and shown here.
 
 In another terminal, after the export line above:
   {curl}
