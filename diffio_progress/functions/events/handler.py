@@ -9,6 +9,7 @@ current documents exactly as a poll does, and records forward-only events.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from google.api_core import exceptions as google_exceptions
 
 from diffio_progress.core import paths
 from diffio_progress.core.errors import StoreUnavailable
-from diffio_progress.core.events import Target, may_change_status
+from diffio_progress.core.events import EVENT_TYPES, Target, may_change_status, outbox_path
 from diffio_progress.core.progress import compose
 from diffio_progress.core.stages import RESTORED_VIDEO, has_video, stage_names
 
@@ -72,19 +73,24 @@ class EventHandler:
 
     def __call__(self, event: Any) -> Outcome:
         """Handle one CloudEvent; ``DeliveryFailed``/``StoreUnavailable`` mean: retry it."""
+        started = time.perf_counter()
         attributes = event.get_attributes()
-        context = {"ceId": attributes.get("id"), "document": attributes.get("document")}
+        context: dict[str, Any] = {
+            "ceId": attributes.get("id"),
+            "document": attributes.get("document"),
+        }
         try:
             outcome = self._handle(event)
         except DeliveryFailed as failed:
             outcome = Outcome("delivery failed; Eventarc retries", logging.ERROR)
             outcome.fields["failures"] = list(failed.args)
-            self._log(outcome, context)
+            self._log(outcome, context, started)
             raise
         except StoreUnavailable as unavailable:
-            self._log(Outcome("Firestore unavailable; Eventarc retries", logging.WARNING), context)
+            outcome = Outcome("Firestore unavailable; Eventarc retries", logging.WARNING)
+            self._log(outcome, context, started)
             raise unavailable
-        self._log(outcome, context)
+        self._log(outcome, context, started)
         return outcome
 
     def close(self) -> None:
@@ -92,8 +98,9 @@ class EventHandler:
         if self.sink is not None:
             self.sink.close()
 
-    def _log(self, outcome: Outcome, context: dict[str, Any]) -> None:
+    def _log(self, outcome: Outcome, context: dict[str, Any], started: float) -> None:
         fields = {k: v for k, v in {**context, **outcome.fields}.items() if v is not None}
+        fields["latencySeconds"] = round(time.perf_counter() - started, 4)
         message = f"event {context['ceId']}: {outcome.outcome}"
         log.log(outcome.level, message, extra={"fields": {"outcome": outcome.outcome, **fields}})
 
@@ -138,7 +145,7 @@ class EventHandler:
             missing = "project" if project is None else "generation"
             return Outcome(f"{missing} document missing; acknowledged", logging.WARNING)
         body = compose(generation_id, project_id, project, docs.jobs, None, generation)
-        recorded = self.outbox.record(project_id, generation_id, body, generation)
+        recorded = self.outbox.record(project_id, generation_id, body, generation, docs.outbox)
         fields: dict[str, Any] = {
             "generationId": generation_id,
             "status": body["status"],
@@ -151,14 +158,18 @@ class EventHandler:
         return Outcome(what, fields=fields)
 
     def _read(self, project_id: str, generation_id: str) -> _Documents:
-        """One batched read: the project, the generation and its job documents."""
+        """One batched read: the project, the generation, its job and its outbox documents."""
         project_path = paths.project(project_id)
         generation_path = paths.generation(project_id, generation_id)
         known = self._video.get(project_id)
         stages = stage_names(known is not False)
         job_paths = {s: paths.job(project_id, generation_id, s) for s in stages}
-        docs = self.store.get_documents([project_path, generation_path, *job_paths.values()])
+        outbox_paths = {t: outbox_path(project_id, generation_id, t) for t in EVENT_TYPES}
+        docs = self.store.get_documents(
+            [project_path, generation_path, *job_paths.values(), *outbox_paths.values()]
+        )
         jobs = {stage: docs[path] for stage, path in job_paths.items()}
+        outbox = {event_type: docs[path] for event_type, path in outbox_paths.items()}
         project = docs[project_path]
         if project is not None:
             video = has_video(project)
@@ -166,7 +177,7 @@ class EventHandler:
             if video and RESTORED_VIDEO not in jobs:
                 path = paths.job(project_id, generation_id, RESTORED_VIDEO)
                 jobs[RESTORED_VIDEO] = self.store.get_documents([path])[path]
-        return _Documents(project, docs[generation_path], jobs)
+        return _Documents(project, docs[generation_path], jobs, outbox)
 
     def _deliver(self, target: Target, recorded: Recorded) -> list[str] | None:
         """Deliver every undelivered event in rank order; the first failure fails the call."""
@@ -200,3 +211,4 @@ class _Documents:
     project: dict[str, Any] | None
     generation: dict[str, Any] | None
     jobs: dict[str, dict[str, Any] | None]
+    outbox: dict[str, dict[str, Any] | None]

@@ -1,10 +1,13 @@
-"""The outbox: forward-only events recorded in a transaction, then marked as delivered.
+"""The outbox: forward-only events recorded atomically, then marked as delivered.
 
 ``apiProjects/{p}/generations/{g}/events/{eventType}`` (events-contract.md §4):
-one document per type at a fixed id, so the rank rule is checked by reading four
-known documents inside the transaction, and two racing calls conflict there
-instead of both recording. Only these documents are locked, never the job
-documents that workers are writing.
+one document per type at a fixed id. The caller reads all four in its batch;
+when that shows nothing new (most calls) nothing is written. A new event is
+one atomic commit without a transaction: create its document, and assert that
+no document of its rank or higher exists (a delete with an exists=false
+precondition, a no-op unless violated). Of two racing calls one commits and
+the other's preconditions fail; nobody holds a lock while others wait, and the
+job documents that workers write are never involved.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from google.api_core import exceptions as google_exceptions
 from google.cloud import firestore
 
 from diffio_progress.core.events import (
@@ -30,9 +34,6 @@ from diffio_progress.core.events import (
 )
 
 log = logging.getLogger(__name__)
-
-# Racing calls abort each other's transactions; the loser retries and finds the event.
-_MAX_ATTEMPTS = 10
 
 
 def new_event_id() -> str:
@@ -110,19 +111,47 @@ class Outbox:
         generation_id: str,
         body: Mapping[str, Any],
         generation: Mapping[str, Any],
+        stored: Mapping[str, Mapping[str, Any] | None],
     ) -> Recorded:
-        """Record the event ``body``'s status stands for, if it outranks all recorded ones."""
-        client = self._client()
-        refs = {
-            t: client.document(*outbox_path(api_project_id, generation_id, t)) for t in EVENT_TYPES
-        }
-        transaction = client.transaction(max_attempts=_MAX_ATTEMPTS)
-        recorded: Recorded = _record(transaction, self, refs, body, generation)
-        return recorded
+        """Record the event ``body``'s status stands for, if it outranks all recorded ones.
 
-    def _read(self, transaction: Any, refs: dict[str, Any]) -> dict[str, Mapping[str, Any]]:
-        snapshots = transaction.get_all(list(refs.values()), timeout=self._timeout)
-        return {s.id: s.to_dict() or {} for s in snapshots if s.exists}
+        ``stored`` is the outbox as the caller just read it (event type to
+        document or ``None``). A racing call that recorded this event, or a
+        later one, in the meantime makes this call record nothing.
+        """
+        present = {t: doc for t, doc in stored.items() if doc is not None}
+        events = {t: e for t, doc in present.items() if (e := read_event(t, doc)) is not None}
+        kind = kind_of(body["status"])
+        new = None
+        if is_new(kind, present):
+            new = self._create(api_project_id, generation_id, body, generation)
+            if new is not None:
+                events[new.event_type] = new
+        ordered = tuple(events[t] for t in in_rank_order(events))
+        return Recorded(new, ordered)
+
+    def _create(
+        self,
+        api_project_id: str,
+        generation_id: str,
+        body: Mapping[str, Any],
+        generation: Mapping[str, Any],
+    ) -> OutboxEvent | None:
+        client = self._client()
+        new, document = self._new_event(body, generation)
+        batch = client.batch()
+        for event_type in EVENT_TYPES:
+            ref = client.document(*outbox_path(api_project_id, generation_id, event_type))
+            if event_type == new.event_type:
+                batch.create(ref, document)
+            elif RANKS[event_type] >= new.rank:
+                # Deletes nothing: it only asserts that the document does not exist.
+                batch.delete(ref, option=client.write_option(exists=False))
+        try:
+            batch.commit(timeout=self._timeout)
+        except (google_exceptions.AlreadyExists, google_exceptions.FailedPrecondition):
+            return None  # a racing call recorded this event or a later one first
+        return new
 
     def _new_event(
         self, body: Mapping[str, Any], generation: Mapping[str, Any]
@@ -162,22 +191,3 @@ class Outbox:
             fields["deliveredAt"] = firestore.SERVER_TIMESTAMP
         ref = self._client().document(*outbox_path(api_project_id, generation_id, event.event_type))
         ref.update(fields, timeout=self._timeout)
-
-
-@firestore.transactional
-def _record(
-    transaction: Any,
-    outbox: Outbox,
-    refs: dict[str, Any],
-    body: Mapping[str, Any],
-    generation: Mapping[str, Any],
-) -> Recorded:
-    stored = outbox._read(transaction, refs)
-    events = {t: e for t, doc in stored.items() if (e := read_event(t, doc)) is not None}
-    new = None
-    if is_new(kind_of(body["status"]), stored):
-        new, document = outbox._new_event(body, generation)
-        transaction.create(refs[new.event_type], document)
-        events[new.event_type] = new
-    ordered = tuple(events[t] for t in in_rank_order(events))
-    return Recorded(new, ordered)
