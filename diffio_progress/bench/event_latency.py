@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         db = local_firestore(stack)
         env = dict(os.environ)
-        world = start_event_world(stack, env, HOST, say, on_event=arrivals.on_event)
+        world = start_event_world(
+            stack, env, HOST, say, on_event=arrivals.on_event, on_repeat=arrivals.on_repeat
+        )
         _, key_id = bench_key(db)
         db.document(*paths.project(PROJECT_ID)).set({"userId": USER, "hasVideo": False})
         world.wait_until_serving()

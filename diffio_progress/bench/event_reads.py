@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         db = local_firestore(stack)
         key, key_id = bench_key(db)
         secret = new_signing_secret()
-        receiver = WebhookReceiver(secret, arrivals.on_event, say).start()
+        receiver = WebhookReceiver(
+            secret, arrivals.on_event, say, on_repeat=arrivals.on_repeat
+        ).start()
         stack.callback(receiver.stop)
         create_endpoint(db, key_id, receiver.url, secret)
         settings = Settings(project=PROJECT, webhook_sink="direct", webhook_allow_private_urls=True)

@@ -51,12 +51,12 @@ class Arrivals:
 
     def on_event(self, event: Any, at: datetime) -> None:
         with self._changed:
-            key = (event.generationId, event.eventType)
-            if key in self.seen:
-                self.duplicates += 1
-            else:
-                self.seen[key] = at
+            self.seen.setdefault((event.generationId, event.eventType), at)
             self._changed.notify_all()
+
+    def on_repeat(self, event: Any) -> None:
+        with self._changed:
+            self.duplicates += 1
 
     def wait_for(self, generation_id: str, event_type: str, timeout: float = 60) -> datetime:
         with self._changed:

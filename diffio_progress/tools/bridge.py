@@ -61,14 +61,18 @@ class Bridge:
         self._ready = {name: threading.Event() for name in (paths.GENERATIONS, paths.JOBS)}
         self._client = httpx.Client(timeout=30)
         self._pool = ThreadPoolExecutor(_CONCURRENT_POSTS, thread_name_prefix="bridge")
+        self._existing = False
 
-    def start(self, timeout: float = 30) -> Bridge:
-        """Listen; return once both listeners have their first snapshot (which is not sent)."""
+    def start(self, existing: bool = False, timeout: float = 30) -> Bridge:
+        """Listen. ``existing``: forward the documents already there as created, and return at
+        once; otherwise skip them, and return once both listeners have their first snapshot."""
+        self._existing = existing
         for group in self._ready:
             watch = self._db.collection_group(group).on_snapshot(self._listener(group))
             self._watches.append(watch)
-        for ready in self._ready.values():
-            ready.wait(timeout)
+        if not existing:
+            for ready in self._ready.values():
+                ready.wait(timeout)
         return self
 
     def stop(self) -> None:
@@ -79,7 +83,7 @@ class Bridge:
 
     def _listener(self, group: str) -> Callable[..., None]:
         def on_snapshot(snapshots: Any, changes: Any, read_time: Any) -> None:
-            first = not self._ready[group].is_set()
+            first = not self._ready[group].is_set() and not self._existing
             for change in changes:
                 document = change.document
                 path = document.reference.path

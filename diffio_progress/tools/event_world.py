@@ -27,7 +27,7 @@ from . import emulator
 from .bridge import Bridge
 from .firestore_connection import CliError
 from .processes import NotServing, start_function, stop_group, wait_until_serving
-from .webhook_receiver import WebhookReceiver, describe
+from .webhook_receiver import WebhookReceiver, describe, describe_repeat
 
 TARGET = "on_generation_written"
 
@@ -74,10 +74,18 @@ class EventWorld:
             raise CliError(f"The event function {failed}:\n" + "\n".join(tail)) from None
 
     def start_bridge(
-        self, db: firestore.Client, stack: ExitStack, say: Callable[[str], None]
+        self,
+        db: firestore.Client,
+        stack: ExitStack,
+        say: Callable[[str], None],
+        fresh: bool = False,
     ) -> None:
-        """Listen to the emulator from now on (call before the writes it should forward)."""
-        self.bridge = Bridge(db, self.url, say).start()
+        """Forward the emulator's changes from now on (call before the writes it should forward).
+
+        ``fresh``: the emulator was just started empty, so whatever the listeners find is new
+        and is forwarded too; nobody waits for them to be listening.
+        """
+        self.bridge = Bridge(db, self.url, say).start(existing=fresh)
         stack.callback(self.bridge.stop)
 
     def add_endpoint(self, db: firestore.Client, key_id: str) -> str:
@@ -90,6 +98,7 @@ def start_event_world(
     host: str,
     say: Callable[[str], None],
     on_event: Callable[[Any, datetime], None] | None = None,
+    on_repeat: Callable[[Any], None] | None = None,
 ) -> EventWorld:
     """Start the event function and the receiver; every part is stopped by ``stack``."""
     secret = new_signing_secret()
@@ -97,7 +106,12 @@ def start_event_world(
     def printed(event: Any, at: datetime) -> None:
         say(f"  webhook  {describe(event)}")
 
-    receiver = WebhookReceiver(secret, on_event or printed, say, host=host).start()
+    def repeated(event: Any) -> None:
+        say(f"  webhook  {describe_repeat(event)}")
+
+    receiver = WebhookReceiver(
+        secret, on_event or printed, say, host=host, on_repeat=on_repeat or repeated
+    ).start()
     stack.callback(receiver.stop)
     log = stack.enter_context(
         tempfile.NamedTemporaryFile("w", prefix="diffio-events-", suffix=".log")

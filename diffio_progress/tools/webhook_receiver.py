@@ -3,11 +3,14 @@
 What a client's server does with a status-change event, runnable on a laptop:
 `python -m diffio_progress webhooks listen --port 8090` alone, and inside `run`
 beside the progress bars. An unverifiable delivery is answered 401 and reported.
+Delivery is at least once, so, as a client should, it acknowledges a repeated
+``eventId`` without handling the event again.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +18,8 @@ from typing import Any
 
 # A delivery larger than this is not one of ours.
 MAX_BODY_BYTES = 1 << 20
+# How many eventIds are remembered to recognise a repeated delivery.
+REMEMBERED_EVENTS = 10_000
 
 
 class WebhookReceiver:
@@ -27,14 +32,16 @@ class WebhookReceiver:
         on_refused: Callable[[str], None],
         host: str = "127.0.0.1",
         port: int = 0,
+        on_repeat: Callable[[Any], None] | None = None,
     ) -> None:
-        from diffio import DiffioClient  # the SDK a client would use; dev-only, like tools/
-
-        # The SDK's verify_signature needs a client object; no request is ever made with it.
-        self._webhooks = DiffioClient(apiKey="unused", baseUrl="http://127.0.0.1:9/v1").webhooks
+        self._webhooks: Any = None
+        self._sdk_ready = threading.Lock()
         self._secret = secret
         self.on_event = on_event
         self.on_refused = on_refused
+        self.on_repeat = on_repeat
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -49,7 +56,20 @@ class WebhookReceiver:
 
     def start(self) -> WebhookReceiver:
         self._thread.start()
+        # The SDK takes a second or more to import: not on the caller's time.
+        threading.Thread(target=self.sdk, name="webhook-sdk-import", daemon=True).start()
         return self
+
+    def sdk(self) -> Any:
+        """The official SDK's webhooks client (what a client's server would use)."""
+        with self._sdk_ready:
+            if self._webhooks is None:
+                from diffio import DiffioClient  # dev-only, like tools/
+
+                # verify_signature needs a client object; no request is ever made with it.
+                client = DiffioClient(apiKey="unused", baseUrl="http://127.0.0.1:9/v1")
+                self._webhooks = client.webhooks
+        return self._webhooks
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -61,14 +81,25 @@ class WebhookReceiver:
         from diffio import DiffioApiError
 
         try:
-            event = self._webhooks.verify_signature(
-                payload=body, headers=headers, secret=self._secret
-            )
+            event = self.sdk().verify_signature(payload=body, headers=headers, secret=self._secret)
         except DiffioApiError as refused:
             self.on_refused(f"refused a delivery: {refused}")
             return 401
+        if self._repeated(event.eventId):
+            if self.on_repeat is not None:
+                self.on_repeat(event)
+            return 204
         self.on_event(event, datetime.now(UTC))
         return 204
+
+    def _repeated(self, event_id: str) -> bool:
+        with self._seen_lock:
+            if event_id in self._seen:
+                return True
+            self._seen[event_id] = None
+            if len(self._seen) > REMEMBERED_EVENTS:
+                self._seen.popitem(last=False)
+            return False
 
 
 def describe(event: Any) -> str:
@@ -79,6 +110,10 @@ def describe(event: Any) -> str:
         if event.errorDetails:
             line += f" ({event.errorDetails})"
     return f"{line}  [{event.eventId}, verified]"
+
+
+def describe_repeat(event: Any) -> str:
+    return f"repeat of {event.eventId} ({event.eventType}, {event.generationId}): ignored"
 
 
 def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:

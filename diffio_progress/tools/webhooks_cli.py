@@ -106,7 +106,7 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def _listen(args: argparse.Namespace, out: TextIO) -> int:
-    from .webhook_receiver import WebhookReceiver, describe
+    from .webhook_receiver import WebhookReceiver, describe, describe_repeat
 
     secret = args.secret or os.environ.get(SECRET_VARIABLE)
     if not secret:
@@ -122,7 +122,14 @@ def _listen(args: argparse.Namespace, out: TextIO) -> int:
         say(f"{at:%H:%M:%S.%f}"[:-3] + f"  {describe(event)}")
 
     try:
-        receiver = WebhookReceiver(secret, on_event, say, host=args.host, port=args.port).start()
+        receiver = WebhookReceiver(
+            secret,
+            on_event,
+            say,
+            host=args.host,
+            port=args.port,
+            on_repeat=lambda event: say(describe_repeat(event)),
+        ).start()
     except OSError as error:
         raise CliError(f"Cannot listen on {args.host}:{args.port}: {error.strerror}") from None
     previous = signal.signal(signal.SIGTERM, _raise_stop)

@@ -182,10 +182,10 @@ def _run(
             raise CliError(str(failed).splitlines()[0]) from None
     say(f"Seeding demo data and starting the function on {url} ...")
     db = firestore.Client(project=options.project)
-    events.wait_until_serving()  # booted beside the emulator: the demo's events go straight in
-    events.start_bridge(db, stack, say)  # before the demo's writes, so it forwards them
+    events.start_bridge(db, stack, say, fresh=not reuse)  # before the demo's writes
     demo = seed_demo(db, datetime.now(UTC), on_key=lambda key_id: events.add_endpoint(db, key_id))
     wait_for_function(function, url, log.name)
+    events.wait_until_serving()  # the bridge retries until it is
 
     stop = threading.Event()
     simulation = threading.Thread(

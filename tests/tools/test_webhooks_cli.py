@@ -107,7 +107,7 @@ def signed(secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]
     }
 
 
-def test_listen_prints_verified_events_refuses_forgeries_and_stops_on_sigterm() -> None:
+def test_listen_prints_verified_events_ignores_repeats_refuses_forgeries_stops_on_sigterm() -> None:
     secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
     MINTED_SECRETS.add(secret)
     port = free_port()
@@ -144,6 +144,9 @@ def test_listen_prints_verified_events_refuses_forgeries_and_stops_on_sigterm() 
             "generation.failed" in line and "gen-1 (proj-1) error: Inference failed (OOM)" in line
         )
         assert "verified" in line
+        # At least once: the same delivery again is acknowledged and not handled twice.
+        assert httpx.post(url, content=body, headers=headers).status_code == 204
+        assert f"repeat of {payload['eventId']}" in process.stdout.readline()
         forged, forged_headers = signed("whsec_" + base64.b64encode(b"x" * 24).decode(), payload)
         assert httpx.post(url, content=forged, headers=forged_headers).status_code == 401
         assert "refused a delivery" in process.stdout.readline()
