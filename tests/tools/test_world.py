@@ -108,7 +108,10 @@ def processes_using(port: int) -> list[str]:
 
 
 def env_without_emulator() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "FIRESTORE_EMULATOR_HOST"}
+    env = {k: v for k, v in os.environ.items() if k != "FIRESTORE_EMULATOR_HOST"}
+    # run, its functions and its bridge all deliver to loopback only, or trip (tests/tripwire.py).
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "tripwire_site"), str(ROOT)])
+    return env
 
 
 @pytest.fixture
@@ -176,6 +179,7 @@ def test_run_serves_a_live_world_and_ctrl_c_leaves_nothing_running(world: World)
     events_port = int(re.findall(r"event function\s+on http://127\.0\.0\.1:(\d+)/", text)[0])
     receiver_port = int(re.findall(r"receiver on\s+http://127\.0\.0\.1:(\d+)/", text)[0])
     assert "bridge:" not in text  # no change failed to reach the event function
+    assert "TRIPWIRE" not in text
 
     # The check below can see them while they run: the functions and the emulator's JVM.
     assert len(processes_using(world.port)) >= 1
