@@ -1,7 +1,8 @@
-"""Cloud Function entry point for POST /v1/get_generation_progress (any path)."""
+"""Cloud Function entry points: the progress endpoint (any path) and the status-change events."""
 
 import flask
 import functions_framework
+from cloudevents.http import CloudEvent
 
 from diffio_progress.functions.connection_close import close_when_asked
 from diffio_progress.functions.wiring import default_handler
@@ -14,3 +15,11 @@ if flask.has_app_context():
 @functions_framework.http
 def get_generation_progress(request: flask.Request) -> flask.Response:
     return default_handler()(request)
+
+
+@functions_framework.cloud_event
+def on_generation_written(event: CloudEvent) -> None:
+    # Imported here: the progress poll never loads the events' modules (cold start).
+    from diffio_progress.functions.events.wiring import on_generation_written as handle
+
+    handle(event)

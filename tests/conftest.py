@@ -21,7 +21,7 @@ from diffio_progress.tools.processes import (
     wait_until_serving,
 )
 from tests import secrecy
-from tests.seed import MINTED_KEYS, Seeder
+from tests.seed import MINTED_KEYS, MINTED_SECRETS, Seeder
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PROJECT = "diffio-progress-test"
@@ -35,7 +35,10 @@ def server_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def no_api_key_in_logs(server_log_dir: Path) -> Iterator[secrecy.LogCapture]:
-    """Capture every log of the run; at the end, fail if any minted API key appears in one."""
+    """Capture every log of the run; at the end, fail if any minted key or secret appears in one.
+
+    Secrets are API keys, webhook signing secrets and Svix tokens.
+    """
     capture = secrecy.LogCapture()
     loggers = [logging.getLogger(LOGGER_NAME), logging.getLogger()]
     for logger in loggers:
@@ -43,8 +46,9 @@ def no_api_key_in_logs(server_log_dir: Path) -> Iterator[secrecy.LogCapture]:
     yield capture
     for logger in loggers:
         logger.removeHandler(capture)
-    leaks = secrecy.find_leaks(MINTED_KEYS, [*capture.lines, *secrecy.read_logs(server_log_dir)])
-    assert not leaks, f"API keys appeared in the logs: {leaks}"
+    logs = [*capture.lines, *secrecy.read_logs(server_log_dir)]
+    leaks = secrecy.find_leaks(MINTED_KEYS | MINTED_SECRETS, logs)
+    assert not leaks, f"API keys or secrets appeared in the logs: {leaks}"
 
 
 @pytest.fixture(scope="session")

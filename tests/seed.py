@@ -18,6 +18,8 @@ STAGES = ("preProcessing", "inference", "restoredVideo")
 
 # Every key the tests mint; conftest asserts at session end that none reached a log.
 MINTED_KEYS: set[str] = set()
+# Every other secret they make (webhook signing secrets, Svix tokens): the same check.
+MINTED_SECRETS: set[str] = set()
 
 
 def new_key() -> str:

@@ -24,6 +24,9 @@ DOCUMENTS = {
     "apiProjects": "apiProjects/proj-1",
     "generations": "apiProjects/proj-1/generations/gen-1",
     "jobs": "apiProjects/proj-1/generations/gen-1/jobs/inference",
+    # events-contract.md §4: the outbox, and the direct sink's endpoints (they hold secrets).
+    "events": "apiProjects/proj-1/generations/gen-1/events/generation.queued",
+    "webhookEndpoints": "webhookEndpoints/ep-1",
 }
 
 
@@ -92,6 +95,13 @@ def _seed(host_port: str, project: str, monkeypatch: pytest.MonkeyPatch) -> tupl
     seeder = Seeder(db)
     key = seeder.world(has_video=True)
     seeder.job("proj-1", "gen-1", "inference", status="running", progress=10)
+    # Each carries userId: the field an attacker's update below would overwrite.
+    db.document(DOCUMENTS["events"]).set(
+        {"userId": "user-1", "eventId": "evt_" + "0" * 32, "payload": {}, "deliveredAt": None}
+    )
+    db.document(DOCUMENTS["webhookEndpoints"]).set(
+        {"userId": "user-1", "apiKeyId": "key-1", "url": "https://x/", "secret": "whsec_x"}
+    )
     return db, key_hash(key)
 
 

@@ -116,3 +116,54 @@ def test_deploy_ships_gen2_and_the_rules_and_indexes() -> None:
     assert re.search(
         r"firebase-tools@[\d.]+ deploy\s+--only firestore:rules,firestore:indexes", run
     )
+
+
+# The two Eventarc trigger patterns of events-contract.md §3.
+TRIGGER_PATTERNS = (
+    "apiProjects/{apiProjectId}/generations/{generationId}",
+    "apiProjects/{apiProjectId}/generations/{generationId}/jobs/{stage}",
+)
+
+
+def test_deploy_ships_the_event_function_with_both_eventarc_triggers_and_retries() -> None:
+    run = commands(load("deploy.yml")).replace("\\\n", " ")
+    body = re.search(r"deploy_trigger\(\) \{(.*?)\n\s*\}", run, re.DOTALL)
+    assert body, run
+    flags = body.group(1).split()
+    assert flags[:4] == ["gcloud", "functions", "deploy", '"$1"']
+    for flag in (
+        "--gen2",
+        "--runtime=python312",
+        "--entry-point=on_generation_written",
+        "--source=.",
+        "--trigger-event-filters=type=google.cloud.firestore.document.v1.written",
+        "--trigger-event-filters=database='(default)'",
+        '--trigger-event-filters-path-pattern=document="$2"',
+        "--retry",
+        "--no-allow-unauthenticated",
+        '"${secrets[@]}"',
+    ):
+        assert flag in flags, flag
+    for prefix in (
+        "--region=",
+        "--trigger-location=",
+        "--trigger-service-account=",
+        "--service-account=",
+    ):
+        assert any(f.startswith(prefix) for f in flags), prefix
+    calls = re.findall(r"^\s*deploy_trigger (\S+) '([^']+)'$", run, re.MULTILINE)
+    assert [pattern for _, pattern in calls] == list(TRIGGER_PATTERNS)
+    assert len({name for name, _ in calls}) == 2
+    # The Svix token comes from Secret Manager, never from the repository.
+    assert re.search(r'--set-secrets="SVIX_API_TOKEN=\$\{SVIX_API_TOKEN_SECRET\}:latest"', run)
+    assert "SVIX_API_TOKEN=" not in run.replace('--set-secrets="SVIX_API_TOKEN=', "")
+
+
+def test_the_trigger_patterns_match_what_the_function_accepts_and_not_the_outbox() -> None:
+    from diffio_progress.core.events import outbox_path, parse_target
+
+    for pattern in TRIGGER_PATTERNS:
+        concrete = re.sub(r"\{(\w+)\}", lambda m: f"x-{m.group(1)}", pattern)
+        assert parse_target(concrete) is not None, pattern
+    outbox = "/".join(outbox_path("p", "g", "generation.queued"))
+    assert not any(re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", p), outbox) for p in TRIGGER_PATTERNS)

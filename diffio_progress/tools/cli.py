@@ -1,4 +1,4 @@
-"""`python -m diffio_progress <command>`: run, watch, simulate, create-key, revoke-key."""
+"""`python -m diffio_progress <command>`: run, watch, simulate, keys, webhooks."""
 
 from __future__ import annotations
 
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--project-id", required=True, help="apiProjectId (created if missing)")
     simulate.add_argument("--video", action="store_true", help="a new project has video")
     simulate.add_argument("--user-id", default="demo-user", help="owner of a new project")
+    simulate.add_argument("--api-key-id", help="keyId a new generation is created under")
     simulate.add_argument("--fail-stage", choices=ALL_STAGES, help="fail this stage halfway")
     simulate.add_argument("--error", help="error of the failed stage")
     simulate.add_argument("--details", help="errorDetails of the failed stage")
@@ -125,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("--key-id", required=True)
     revoke.add_argument("--project", help="Google Cloud project (default GOOGLE_CLOUD_PROJECT)")
+
+    from .webhooks_cli import add_parser
+
+    add_parser(commands, _add, PROG)
     return parser
 
 
@@ -172,7 +177,12 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
         )
     with firestore_errors(db.project):
         _, has_video = ensure_generation(
-            db, args.project_id, generation_id, user_id=args.user_id, has_video=args.video
+            db,
+            args.project_id,
+            generation_id,
+            user_id=args.user_id,
+            has_video=args.video,
+            api_key_id=args.api_key_id,
         )
         if failure is not None and failure.stage == "restoredVideo" and not has_video:
             raise CliError(f"Project {args.project_id} has no video, so no restoredVideo stage.")
@@ -250,6 +260,10 @@ def main(
             return _simulate(args, out)
         if args.command == "create-key":
             return _create_key(args, out, err)
+        if args.command == "webhooks":
+            from .webhooks_cli import run
+
+            return run(args, out, err)
         return _revoke_key(args, out)
     except CliError as error:
         err.write(f"error: {error}\n")

@@ -28,9 +28,17 @@ class Demo:
     generations: tuple[tuple[str, str, str], ...]  # (project, generation, state)
 
 
-def seed_demo(db: firestore.Client, now: datetime) -> Demo:
-    """One key, an audio and a video project, generations in every state, and a fresh one."""
+def seed_demo(
+    db: firestore.Client, now: datetime, on_key: Callable[[str], object] | None = None
+) -> Demo:
+    """One key, an audio and a video project, generations in every state, and a fresh one.
+
+    ``on_key`` gets the key's ``keyId`` before any generation exists (to add a webhook
+    endpoint that sees them all); every generation carries it as ``apiKeyId``.
+    """
     minted = keys.create_key(db, user_id=DEMO_USER, now=now, label="demo key (run)")
+    if on_key is not None:
+        on_key(minted.key_id)
     # One batched commit: the emulator is slow per write while it warms up.
     batch = db.batch()
     job = _job_writer(db, batch)
@@ -61,6 +69,7 @@ def seed_demo(db: firestore.Client, now: datetime) -> Demo:
                 "generationId": generation,
                 "apiProjectId": project,
                 "userId": DEMO_USER,
+                "apiKeyId": minted.key_id,
                 "modelKey": "diffio-4.6-flash",
                 "createdAt": now,
                 "updatedAt": now,

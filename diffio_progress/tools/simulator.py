@@ -163,8 +163,11 @@ def ensure_generation(
     *,
     user_id: str,
     has_video: bool,
+    api_key_id: str | None = None,
 ) -> tuple[str, bool]:
     """Create the project (if missing) and generation documents (contract §2, §3).
+
+    ``api_key_id`` is the ``keyId`` the generation is created under (its events go there).
 
     Returns the owner and media type of the project as stored, which win over
     the arguments for a project that already exists.
@@ -179,14 +182,15 @@ def ensure_generation(
         project_ref.set({"userId": user_id, "hasVideo": has_video})
     generation_ref = db.document(*paths.generation(api_project_id, generation_id))
     if not generation_ref.get().exists:
-        generation_ref.set(
-            {
-                "generationId": generation_id,
-                "apiProjectId": api_project_id,
-                "userId": user_id,
-                "modelKey": "diffio-4.6-flash",
-                "createdAt": firestore.SERVER_TIMESTAMP,
-                "updatedAt": firestore.SERVER_TIMESTAMP,
-            }
-        )
+        generation: dict[str, object] = {
+            "generationId": generation_id,
+            "apiProjectId": api_project_id,
+            "userId": user_id,
+            "modelKey": "diffio-4.6-flash",
+            "createdAt": firestore.SERVER_TIMESTAMP,
+            "updatedAt": firestore.SERVER_TIMESTAMP,
+        }
+        if api_key_id is not None:
+            generation["apiKeyId"] = api_key_id
+        generation_ref.set(generation)
     return user_id, has_video

@@ -25,6 +25,7 @@ from diffio_progress.functions.config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLO
 
 from . import emulator
 from .demo import AUDIO_PROJECT, DEMO_USER, Demo, seed_demo
+from .event_world import EventWorld, start_event_world
 from .firestore_connection import LOCAL_PROJECT, CliError, firestore_errors
 from .processes import NotServing, start_function, stop_group, wait_until_serving
 from .simulator import Pace, Stopped, simulate
@@ -165,6 +166,7 @@ def _run(
         "get_generation_progress", ROOT / "main.py", options.port, env=env, stdout=log, host=HOST
     )
     stack.callback(stop_group, function)
+    events = start_event_world(stack, env, HOST, say)
     if reuse:
         say(f"Using the Firestore emulator at {host_port} (FIRESTORE_EMULATOR_HOST).")
     else:
@@ -180,8 +182,10 @@ def _run(
             raise CliError(str(failed).splitlines()[0]) from None
     say(f"Seeding demo data and starting the function on {url} ...")
     db = firestore.Client(project=options.project)
-    demo = seed_demo(db, datetime.now(UTC))
+    events.start_bridge(db, stack, say, fresh=not reuse)  # before the demo's writes
+    demo = seed_demo(db, datetime.now(UTC), on_key=lambda key_id: events.add_endpoint(db, key_id))
     wait_for_function(function, url, log.name)
+    events.wait_until_serving()  # the bridge retries until it is
 
     stop = threading.Event()
     simulation = threading.Thread(
@@ -194,7 +198,7 @@ def _run(
     stack.callback(stop.set)
     simulation.start()
 
-    say(_instructions(demo, url, host_port, options.project, time.monotonic() - started))
+    say(_instructions(demo, url, host_port, options.project, time.monotonic() - started, events))
     while True:
         if function.poll() is not None:
             raise CliError(f"The function stopped unexpectedly (exit code {function.returncode})")
@@ -216,7 +220,9 @@ def _simulate(
     say(f"Simulator: {demo.live_generation} is {status}. Ctrl-C stops everything.")
 
 
-def _instructions(demo: Demo, url: str, host_port: str, project: str, elapsed: float) -> str:
+def _instructions(
+    demo: Demo, url: str, host_port: str, project: str, elapsed: float, events: EventWorld
+) -> str:
     python = python_command()
     body = json.dumps({"generationId": demo.live_generation, "apiProjectId": demo.live_project})
     rows = "\n".join(
@@ -224,6 +230,7 @@ def _instructions(demo: Demo, url: str, host_port: str, project: str, elapsed: f
         for project_id, generation, state in demo.generations
     )
     env = f"FIRESTORE_EMULATOR_HOST={host_port} GOOGLE_CLOUD_PROJECT={project}"
+    simulate_cmd = f"{env} {python} -m diffio_progress simulate"
     watch = f"{python} -m diffio_progress watch {demo.live_generation}"
     watch += f" --project-id {demo.live_project}"
     if url != DEFAULT_URL:
@@ -241,14 +248,17 @@ API key for user {DEMO_USER} (keyId {demo.key_id}); shown once, stored only as i
 Demo generations (project, generation, state):
 {rows}
 The simulator is moving {demo.live_generation} from pending to complete now (about 35 s).
+Status-change events: a bridge posts every generation and job change to the event function
+on {events.url}, which sends keyId {demo.key_id}'s events to the receiver on
+{events.receiver.url}; each one is verified with the SDK and shown here.
 
 In another terminal, after the export line above:
   {curl}
   {watch}
 
 Another live generation, a failing one, or a new key, against this emulator:
-  {env} {python} -m diffio_progress simulate --project-id {demo.live_project}
-  {env} {python} -m diffio_progress simulate --project-id {AUDIO_PROJECT} --fail-stage inference
+  {simulate_cmd} --project-id {demo.live_project} --api-key-id {demo.key_id}
+  {simulate_cmd} --project-id {AUDIO_PROJECT} --fail-stage inference --api-key-id {demo.key_id}
   {env} {python} -m diffio_progress create-key --user-id {DEMO_USER}
 """
 

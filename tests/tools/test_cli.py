@@ -15,7 +15,7 @@ from diffio_progress.tools.cli import main
 from diffio_progress.tools.emulator import free_port
 from tests.conftest import ROOT
 
-COMMANDS = ["run", "watch", "simulate", "create-key", "revoke-key"]
+COMMANDS = ["run", "watch", "simulate", "create-key", "revoke-key", "webhooks"]
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -108,7 +108,10 @@ def processes_using(port: int) -> list[str]:
 
 
 def env_without_emulator() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "FIRESTORE_EMULATOR_HOST"}
+    env = {k: v for k, v in os.environ.items() if k != "FIRESTORE_EMULATOR_HOST"}
+    # run, its functions and its bridge all deliver to loopback only, or trip (tests/tripwire.py).
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "tripwire_site"), str(ROOT)])
+    return env
 
 
 @pytest.fixture
@@ -169,14 +172,23 @@ def test_run_serves_a_live_world_and_ctrl_c_leaves_nothing_running(world: World)
         )
         assert response.json()["status"] == state, (generation, response.text)
 
-    # The check below can see them while they run: the function and the emulator's JVM.
+    # The live generation's events reached the receiver, verified, through the bridge.
+    live = json.loads(body)["generationId"]
+    world.wait_for(rf"webhook  generation\.completed +{live} \(demo-video\) complete .*verified")
+    text = "\n".join(world.lines)
+    events_port = int(re.findall(r"event function\s+on http://127\.0\.0\.1:(\d+)/", text)[0])
+    receiver_port = int(re.findall(r"receiver on\s+http://127\.0\.0\.1:(\d+)/", text)[0])
+    assert "bridge:" not in text  # no change failed to reach the event function
+    assert "TRIPWIRE" not in text
+
+    # The check below can see them while they run: the functions and the emulator's JVM.
     assert len(processes_using(world.port)) >= 1
+    assert len(processes_using(events_port)) >= 1
     assert any("java" in cmd for cmd in processes_using(world.firestore_port))
     assert world.stop(signal.SIGINT) == 0
-    assert nothing_listens(world.port)
-    assert nothing_listens(world.firestore_port)
-    assert processes_using(world.port) == []
-    assert processes_using(world.firestore_port) == []
+    for port in (world.port, world.firestore_port, events_port, receiver_port):
+        assert nothing_listens(port), port
+        assert processes_using(port) == [], port
 
 
 def test_run_reuses_a_given_emulator_and_sigterm_stops_only_what_it_started(

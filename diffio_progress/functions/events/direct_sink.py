@@ -1,0 +1,157 @@
+"""The ``direct`` sink: POST each event to the key's ``webhookEndpoints``, signed as Svix signs.
+
+Endpoints are read once per call (one query on ``apiKeyId``). Each delivery
+is the JSON payload with ``svix-id`` (the ``eventId``), ``svix-timestamp`` and
+``svix-signature`` made by the ``svix`` library, so the official SDK's
+``client.webhooks.verify_signature`` accepts it. A malformed or refused
+endpoint is skipped with one warning naming its id, never its secret.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from diffio_progress.core.endpoints import (
+    ENDPOINTS,
+    Endpoint,
+    EndpointRefused,
+    is_enabled,
+    read_endpoint,
+)
+
+from .outbox import OutboxEvent
+from .pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
+from .sinks import Delivery
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "diffio-progress-webhooks/1"
+# More endpoints than this for one key is a mistake, not a fan-out to honour.
+MAX_ENDPOINTS = 20
+
+
+def body_bytes(payload: dict[str, Any]) -> bytes:
+    """The exact bytes that are signed and sent."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def signed_headers(secret: str, event_id: str, body: bytes, now: datetime) -> dict[str, str]:
+    """The Svix scheme's three headers for ``body``, signed by the ``svix`` library."""
+    from svix.webhooks import Webhook  # a second to import; only this sink needs it
+
+    signature = Webhook(secret).sign(event_id, now, body.decode("utf-8"))
+    return {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "svix-id": event_id,
+        "svix-timestamp": str(int(now.timestamp())),
+        "svix-signature": signature,
+    }
+
+
+class DirectSink:
+    """Delivers to the endpoints of each key; safe to share across threads."""
+
+    name = "direct"
+
+    def __init__(
+        self,
+        client: Callable[[], firestore.Client],
+        poster: PinnedPoster,
+        timeout: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self.poster = poster
+        self._timeout = timeout
+        self._clock = clock
+
+    def session(self, api_key_id: str) -> _DirectSession:
+        return _DirectSession(self, self.endpoints(api_key_id))
+
+    def close(self) -> None:
+        pass  # every delivery opens and closes its own connection
+
+    def endpoints(self, api_key_id: str) -> list[Endpoint]:
+        """The key's enabled, well-formed endpoints; each malformed one is warned about once."""
+        query = (
+            self._client()
+            .collection(ENDPOINTS)
+            .where(filter=FieldFilter("apiKeyId", "==", api_key_id))
+            .limit(MAX_ENDPOINTS)
+        )
+        found = []
+        for snapshot in query.get(timeout=self._timeout):
+            document = snapshot.to_dict() or {}
+            if not is_enabled(document):
+                continue
+            try:
+                found.append(read_endpoint(snapshot.id, document, self.poster.allow_private))
+            except EndpointRefused as refused:
+                log.warning(
+                    "webhook endpoint %s skipped: %s",
+                    snapshot.id,
+                    refused,
+                    extra={"fields": {"endpointId": snapshot.id}},
+                )
+        return found
+
+    def post(self, endpoint: Endpoint, event: OutboxEvent) -> None:
+        body = body_bytes(event.payload)
+        headers = signed_headers(endpoint.secret, event.event_id, body, self._clock())
+        self.poster.post(endpoint.url, body, headers)
+
+
+class _DirectSession:
+    def __init__(self, sink: DirectSink, endpoints: list[Endpoint]) -> None:
+        self._sink = sink
+        self._endpoints = endpoints
+        self._refused: set[str] = set()
+
+    def send(self, event: OutboxEvent) -> Delivery:
+        delivered: list[str] = []
+        failures: list[str] = []
+        for endpoint in self._endpoints:
+            wanted = endpoint.wants(event.event_type)
+            if not wanted or endpoint.endpoint_id in event.delivered_to:
+                continue  # not subscribed, or reached on an earlier attempt
+            if endpoint.endpoint_id in self._refused:
+                continue
+            started = time.monotonic()
+            try:
+                self._sink.post(endpoint, event)
+            except DeliveryRefused as refused:
+                # Never retried: the rule will refuse it again.
+                self._refused.add(endpoint.endpoint_id)
+                log.warning(
+                    "webhook endpoint %s skipped: %s",
+                    endpoint.endpoint_id,
+                    refused,
+                    extra={"fields": {"endpointId": endpoint.endpoint_id}},
+                )
+                continue
+            except DeliveryError as failed:
+                failures.append(f"endpoint {endpoint.endpoint_id}: {failed}")
+                continue
+            delivered.append(endpoint.endpoint_id)
+            log.info(
+                "delivered %s to webhook endpoint %s",
+                event.event_type,
+                endpoint.endpoint_id,
+                extra={
+                    "fields": {
+                        "endpointId": endpoint.endpoint_id,
+                        "eventId": event.event_id,
+                        "latencySeconds": round(time.monotonic() - started, 4),
+                    }
+                },
+            )
+        return Delivery(tuple(delivered), tuple(failures))

@@ -1,0 +1,214 @@
+"""The event function's shell: decode, decide, read, compose, record, deliver; one line a call.
+
+Eventarc delivers at least once and in any order, so nothing here trusts the
+event's copy of the document: it only decides whether the write could change
+the overall status (if not: no read at all), then composes the status from the
+current documents exactly as a poll does, and records forward-only events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions as google_exceptions
+
+from diffio_progress.core import paths
+from diffio_progress.core.errors import StoreUnavailable
+from diffio_progress.core.events import EVENT_TYPES, Target, may_change_status, outbox_path
+from diffio_progress.core.progress import compose
+from diffio_progress.core.stages import RESTORED_VIDEO, has_video, stage_names
+
+from ..caches import LockedCache
+from ..config import WEBHOOK_MAX_AGE_HOURS, Settings
+from ..store import FirestoreStore
+from .cloud_event import DocumentWrite, MalformedEvent, decode
+from .outbox import Outbox, OutboxEvent, Recorded
+from .sinks import Sink
+
+log = logging.getLogger("diffio_progress.events")
+
+# A project's media type never changes (data contract): remember it, read one job less.
+_PROJECTS_REMEMBERED = 100_000
+
+
+class DeliveryFailed(Exception):
+    """A delivery failed; the call must fail so that Eventarc retries it."""
+
+
+@dataclass
+class Outcome:
+    """How one call went: the one log line it writes."""
+
+    outcome: str
+    level: int = logging.INFO
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventHandler:
+    """Handles ``on_generation_written`` CloudEvents; safe to share across threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: FirestoreStore,
+        outbox: Outbox,
+        sink: Sink | None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.outbox = outbox
+        self.sink = sink
+        self.clock = clock
+        self._video: LockedCache[str, bool] = LockedCache(_PROJECTS_REMEMBERED)
+
+    def __call__(self, event: Any) -> Outcome:
+        """Handle one CloudEvent; ``DeliveryFailed``/``StoreUnavailable`` mean: retry it."""
+        started = time.perf_counter()
+        attributes = event.get_attributes()
+        context: dict[str, Any] = {
+            "ceId": attributes.get("id"),
+            "document": attributes.get("document"),
+        }
+        try:
+            outcome = self._handle(event)
+        except DeliveryFailed as failed:
+            outcome = Outcome("delivery failed; Eventarc retries", logging.ERROR)
+            outcome.fields["failures"] = list(failed.args)
+            self._log(outcome, context, started)
+            raise
+        except StoreUnavailable as unavailable:
+            outcome = Outcome("Firestore unavailable; Eventarc retries", logging.WARNING)
+            self._log(outcome, context, started)
+            raise unavailable
+        self._log(outcome, context, started)
+        return outcome
+
+    def close(self) -> None:
+        """Release the sink's connections (a deployed instance keeps them for its life)."""
+        if self.sink is not None:
+            self.sink.close()
+
+    def _log(self, outcome: Outcome, context: dict[str, Any], started: float) -> None:
+        fields = {k: v for k, v in {**context, **outcome.fields}.items() if v is not None}
+        fields["latencySeconds"] = round(time.perf_counter() - started, 4)
+        message = f"event {context['ceId']}: {outcome.outcome}"
+        log.log(outcome.level, message, extra={"fields": {"outcome": outcome.outcome, **fields}})
+
+    def _handle(self, event: Any) -> Outcome:
+        try:
+            write = decode(event)
+        except MalformedEvent as malformed:
+            # Acknowledged: a retry would fail the same way, forever.
+            return Outcome(f"malformed event acknowledged: {malformed}", logging.WARNING)
+        expired = self._expired(write)
+        if expired is not None:
+            return expired
+        if not may_change_status(write.target, write.before, write.after):
+            return Outcome("cannot change the status; nothing read")
+        try:
+            return self._record_and_deliver(write.target)
+        except google_exceptions.GoogleAPIError as error:
+            raise StoreUnavailable(type(error).__name__) from error
+
+    def _expired(self, write: DocumentWrite) -> Outcome | None:
+        """Give up on an event Eventarc has retried for longer than WEBHOOK_MAX_AGE_HOURS.
+
+        0 means never give up. An event without a time cannot be judged: handled.
+        """
+        hours = self.settings.webhook_max_age_hours
+        if not hours or write.time is None:
+            return None
+        moment = write.time if write.time.tzinfo else write.time.replace(tzinfo=UTC)
+        if self.clock() - moment <= timedelta(hours=hours):
+            return None
+        return Outcome(
+            f"given up: its time {moment.isoformat()} is older than "
+            f"{WEBHOOK_MAX_AGE_HOURS}={hours:g}",
+            logging.ERROR,
+        )
+
+    def _record_and_deliver(self, target: Target) -> Outcome:
+        project_id, generation_id = target.api_project_id, target.generation_id
+        docs = self._read(project_id, generation_id)
+        project, generation = docs.project, docs.generation
+        if project is None or generation is None:
+            missing = "project" if project is None else "generation"
+            return Outcome(f"{missing} document missing; acknowledged", logging.WARNING)
+        body = compose(generation_id, project_id, project, docs.jobs, None, generation)
+        recorded = self.outbox.record(project_id, generation_id, body, generation, docs.outbox)
+        fields: dict[str, Any] = {
+            "generationId": generation_id,
+            "status": body["status"],
+            "recorded": recorded.new.event_type if recorded.new else None,
+        }
+        delivered = self._deliver(target, recorded)
+        if delivered is not None:
+            fields["delivered"] = delivered
+        what = f"recorded {recorded.new.event_type}" if recorded.new else "nothing new"
+        return Outcome(what, fields=fields)
+
+    def _read(self, project_id: str, generation_id: str) -> _Documents:
+        """One batched read: the project, the generation, its job and its outbox documents."""
+        project_path = paths.project(project_id)
+        generation_path = paths.generation(project_id, generation_id)
+        known = self._video.get(project_id)
+        stages = stage_names(known is not False)
+        job_paths = {s: paths.job(project_id, generation_id, s) for s in stages}
+        outbox_paths = {t: outbox_path(project_id, generation_id, t) for t in EVENT_TYPES}
+        docs = self.store.get_documents(
+            [project_path, generation_path, *job_paths.values(), *outbox_paths.values()]
+        )
+        jobs = {stage: docs[path] for stage, path in job_paths.items()}
+        outbox = {event_type: docs[path] for event_type, path in outbox_paths.items()}
+        project = docs[project_path]
+        if project is not None:
+            video = has_video(project)
+            self._video.set(project_id, video)
+            if video and RESTORED_VIDEO not in jobs:
+                path = paths.job(project_id, generation_id, RESTORED_VIDEO)
+                jobs[RESTORED_VIDEO] = self.store.get_documents([path])[path]
+        return _Documents(project, docs[generation_path], jobs, outbox)
+
+    def _deliver(self, target: Target, recorded: Recorded) -> list[str] | None:
+        """Deliver every undelivered event in rank order; the first failure fails the call."""
+        waiting = recorded.undelivered()
+        if self.sink is None or not waiting:
+            return None
+        api_key_id = waiting[-1].payload.get("apiKeyId")
+        if not isinstance(api_key_id, str) or not api_key_id:
+            log.warning(
+                "generation %s has no apiKeyId: its events are recorded, not delivered",
+                target.generation_id,
+                extra={"fields": {"generationId": target.generation_id}},
+            )
+            return None
+        session = self.sink.session(api_key_id)
+        delivered = []
+        for event in waiting:
+            delivery = session.send(event)
+            self._mark(target, event, list(delivery.delivered_to), delivery.ok)
+            if not delivery.ok:
+                raise DeliveryFailed(*delivery.failures)
+            delivered.append(event.event_type)
+        return delivered
+
+    def _mark(self, target: Target, event: OutboxEvent, reached: list[str], done: bool) -> None:
+        self.outbox.mark(target.api_project_id, target.generation_id, event, reached, done)
+
+
+@dataclass(frozen=True)
+class _Documents:
+    project: dict[str, Any] | None
+    generation: dict[str, Any] | None
+    jobs: dict[str, dict[str, Any] | None]
+    outbox: dict[str, dict[str, Any] | None]

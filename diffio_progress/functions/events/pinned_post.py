@@ -1,0 +1,179 @@
+"""One webhook POST: the host resolved and checked now, that address dialled, one hard deadline.
+
+SSRF: every address the host resolves to must be public (unless private URLs
+are allowed), and the connection goes to the address that was checked, so a
+DNS answer that changes between the check and the dial (rebinding) cannot send
+it elsewhere; TLS still verifies the certificate for the URL's host name.
+Deadline: a watchdog shuts the socket down when the delivery's time is up, so
+a receiver that trickles bytes (even during the TLS handshake) cannot extend
+it. Redirects are never followed (httpcore does not follow them).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpcore
+
+from diffio_progress.core.ssrf import WebhookUrl, is_public_address
+
+DEFAULT_DEADLINE_SECONDS = 10.0
+
+Resolver = Callable[[str, int], list[str]]
+
+
+class DeliveryRefused(Exception):
+    """The URL may not be delivered to (SSRF rules): skipped, never retried."""
+
+
+class DeliveryError(Exception):
+    """The delivery failed (no answer, an error, a non-2xx status): retried later."""
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, in the resolver's order, without duplicates."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+# getaddrinfo has no timeout of its own: it runs here, and the caller waits at most its deadline.
+_resolvers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+
+
+@dataclass
+class PinnedPoster:
+    """POSTs webhook bodies under the SSRF rules and a per-delivery deadline."""
+
+    allow_private: bool = False
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS
+    resolve: Resolver = system_resolver
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+
+    def post(self, url: WebhookUrl, body: bytes, headers: Mapping[str, str]) -> int:
+        """The receiver's status code; ``DeliveryRefused`` or ``DeliveryError`` otherwise."""
+        deadline = time.monotonic() + self.deadline_seconds
+        address = self._checked_address(url, deadline)
+        watchdog = _Watchdog(deadline)
+        backend = _PinnedBackend(address, watchdog)
+        left = max(deadline - time.monotonic(), 0.001)
+        timeouts = {"connect": left, "read": left, "write": left, "pool": left}
+        try:
+            with httpcore.ConnectionPool(
+                ssl_context=self.ssl_context, network_backend=backend, max_connections=1
+            ) as pool:
+                with pool.stream(
+                    "POST",
+                    url.text,
+                    headers=list(headers.items()),
+                    content=body,
+                    extensions={"timeout": timeouts},
+                ) as response:
+                    # Only the status matters; the body is never read into memory.
+                    status = int(response.status)
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as e:
+            if watchdog.fired:
+                raise DeliveryError(f"no answer within {self.deadline_seconds:g} s") from None
+            raise DeliveryError(f"{type(e).__name__} talking to {url.host}") from None
+        except (OSError, ssl.SSLError) as error:
+            raise DeliveryError(f"{type(error).__name__} talking to {url.host}") from None
+        finally:
+            watchdog.stop()
+        if watchdog.fired:
+            raise DeliveryError(f"no answer within {self.deadline_seconds:g} s")
+        if not 200 <= status < 300:
+            raise DeliveryError(f"answered HTTP {status}")
+        return status
+
+    def _checked_address(self, url: WebhookUrl, deadline: float) -> str:
+        try:
+            future = _resolvers.submit(self.resolve, url.host, url.port)
+            addresses = future.result(timeout=max(deadline - time.monotonic(), 0.001))
+        except FutureTimeout:
+            raise DeliveryError(f"{url.host} did not resolve in time") from None
+        except OSError:
+            raise DeliveryError(f"{url.host} does not resolve") from None
+        if not addresses:
+            raise DeliveryError(f"{url.host} does not resolve")
+        if not self.allow_private:
+            refused = [a for a in addresses if not is_public_address(a)]
+            if refused:
+                raise DeliveryRefused(f"{url.host} resolves to a non-public address")
+        return addresses[0]
+
+
+class _Watchdog:
+    """Shuts the connection down at the deadline, whatever call is blocked on it.
+
+    It holds a duplicate of the socket's descriptor, so the shutdown reaches
+    the connection even after TLS wraps the socket, and can never hit a
+    descriptor number that the system has meanwhile given to another socket.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.fired = False
+        self._lock = threading.Lock()
+        self._done = False
+        self._socket: socket.socket | None = None
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            if not self._done:
+                self._socket = sock.dup()
+        if self.fired:
+            self._fire()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            if self._socket is not None:
+                try:
+                    self._socket.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed by the peer
+
+    def stop(self) -> None:
+        with self._lock:
+            self._done = True
+            self._timer.cancel()
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """httpcore's own socket backend, except that it dials the checked address."""
+
+    def __init__(self, address: str, watchdog: _Watchdog) -> None:
+        self._address = address
+        self._watchdog = watchdog
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(
+            self._address, port, timeout, local_address, socket_options
+        )
+        self._watchdog.watch(stream.get_extra_info("socket"))
+        return stream
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)

@@ -1,0 +1,96 @@
+"""The ``svix`` sink: one Svix application per API key, one message per event, never twice.
+
+The ``svix`` client library makes every call (no hand-written HTTP). The
+application's ``uid`` is the ``apiKeyId`` (created on first use, then
+remembered); a message carries ``eventType``, ``eventId`` and the payload, with
+the ``eventId`` as idempotency key, so a retried delivery is never a second
+message. ``SVIX_SERVER_URL`` points it at a regional or self-hosted server.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from ..caches import LockedCache
+from .outbox import OutboxEvent
+from .sinks import Delivery
+
+log = logging.getLogger(__name__)
+
+# Svix answers 409 to a second message with the same eventId (after the idempotency
+# key's own window): that event is already with Svix.
+_CONFLICT = 409
+_APPS_REMEMBERED = 10_000
+
+
+class SvixSink:
+    """Delivers through Svix; safe to share across threads (httpx's client is)."""
+
+    name = "svix"
+
+    def __init__(self, token: str, server_url: str | None, timeout: float = 10.0) -> None:
+        # Imported here: the library costs about a second to import, and only this sink needs it.
+        from svix.api import Svix, SvixOptions
+
+        self._svix = Svix(token, SvixOptions(server_url=server_url, timeout=timeout))
+        self._apps: LockedCache[str, str] = LockedCache(_APPS_REMEMBERED)
+
+    def session(self, api_key_id: str) -> _SvixSession:
+        return _SvixSession(self, api_key_id)
+
+    def close(self) -> None:
+        # The library keeps one httpx client (and its pooled connections) per Svix object.
+        self._svix._httpx_client.close()
+
+    def application(self, api_key_id: str) -> str:
+        """The id of the key's Svix application, created the first time it is needed."""
+        known = self._apps.get(api_key_id)
+        if known is None:
+            from svix.api import ApplicationIn
+
+            app = self._svix.application.get_or_create(
+                ApplicationIn(name=api_key_id, uid=api_key_id)
+            )
+            known = app.id
+            self._apps.set(api_key_id, known)
+        return known
+
+    def create_message(self, app_id: str, event: OutboxEvent) -> None:
+        from svix.api import MessageCreateOptions, MessageIn
+
+        self._svix.message.create(
+            app_id,
+            MessageIn(event_type=event.event_type, event_id=event.event_id, payload=event.payload),
+            MessageCreateOptions(idempotency_key=event.event_id),
+        )
+
+
+class _SvixSession:
+    def __init__(self, sink: SvixSink, api_key_id: str) -> None:
+        self._sink = sink
+        self._api_key_id = api_key_id
+
+    def send(self, event: OutboxEvent) -> Delivery:
+        from svix.exceptions import HttpError, HTTPValidationError
+
+        try:
+            self._sink.create_message(self._sink.application(self._api_key_id), event)
+        except (HttpError, HTTPValidationError) as error:
+            if error.status_code == _CONFLICT:
+                return Delivery()
+            return Delivery(failures=(f"Svix answered HTTP {error.status_code} {_code(error)}",))
+        except httpx.HTTPError as error:
+            # The message names the failure, never the request's Authorization header.
+            return Delivery(failures=(f"Svix unreachable: {type(error).__name__}",))
+        except ValueError:
+            # An error answer that is not Svix's JSON (a proxy's HTML page, say).
+            return Delivery(failures=("Svix answered with an unreadable error",))
+        return Delivery()
+
+
+def _code(error: Any) -> str:
+    code = getattr(error, "code", "")
+    return code if isinstance(code, str) else "validation"

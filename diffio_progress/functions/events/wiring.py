@@ -1,0 +1,83 @@
+"""The event function built once per process from the environment: what main.py calls."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from werkzeug.exceptions import ServiceUnavailable
+
+from diffio_progress.core.errors import StoreUnavailable
+
+from .. import logs
+from ..config import SVIX_API_TOKEN, WEBHOOK_SINK, Settings
+from ..store import FirestoreStore
+from .handler import DeliveryFailed, EventHandler
+from .outbox import Outbox
+from .pinned_post import PinnedPoster
+from .sinks import Sink
+
+_default: EventHandler | None = None
+_default_lock = threading.Lock()
+
+
+def on_generation_written(event: Any) -> None:
+    """Handle one Eventarc CloudEvent; a failure that a retry can fix answers 503.
+
+    An HTTP error rather than an exception: Eventarc retries any non-2xx, and
+    functions-framework would print a stack trace for an exception on every
+    retry, while the handler has already logged the one line that explains it.
+    """
+    try:
+        default_event_handler()(event)
+    except (DeliveryFailed, StoreUnavailable):
+        raise ServiceUnavailable("Not delivered yet; retry later.") from None
+
+
+def default_event_handler(environ: Mapping[str, str] | None = None) -> EventHandler:
+    """The process-wide handler, built on first use from the environment."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = build_event_handler(Settings.from_env(environ))
+    return _default
+
+
+def build_event_handler(
+    settings: Settings,
+    store: FirestoreStore | None = None,
+    poster: PinnedPoster | None = None,
+) -> EventHandler:
+    """The handler as deployed; tests pass a counting ``store`` or a ``poster`` of their own."""
+    logs.configure()
+    store = store or FirestoreStore(settings.firestore_timeout, project=settings.project)
+    outbox = Outbox(lambda: store.client, settings.firestore_timeout, lambda: datetime.now(UTC))
+    return EventHandler(settings, store, outbox, build_sink(settings, store, poster))
+
+
+def build_sink(
+    settings: Settings, store: FirestoreStore, poster: PinnedPoster | None = None
+) -> Sink | None:
+    """The sink WEBHOOK_SINK names; ``off`` records only."""
+    if settings.webhook_sink == "svix":
+        if not settings.svix_api_token:
+            raise ValueError(f"{WEBHOOK_SINK}=svix needs {SVIX_API_TOKEN}")
+        from .svix_sink import SvixSink
+
+        return SvixSink(settings.svix_api_token, settings.svix_server_url)
+    if settings.webhook_sink == "direct":
+        from .direct_sink import DirectSink
+
+        poster = poster or PinnedPoster(allow_private=settings.webhook_allow_private_urls)
+        return DirectSink(lambda: store.client, poster, settings.firestore_timeout)
+    return None
+
+
+def reset_default_event_handler() -> None:
+    """Forget the process-wide handler (tests change the environment between cases)."""
+    global _default
+    with _default_lock:
+        _default = None

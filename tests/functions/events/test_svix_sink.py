@@ -1,0 +1,82 @@
+"""The svix sink: the real ``svix`` library against a local stand-in of the routes it calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from diffio_progress.core.events import COMPLETED_EVENT, PROCESSING_EVENT, QUEUED_EVENT
+from diffio_progress.functions.config import Settings
+from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler
+from diffio_progress.functions.events.wiring import build_sink
+from diffio_progress.functions.store import FirestoreStore
+from tests.functions.events.conftest import KEY_ID, Harness, Writes
+from tests.functions.events.svix_standin import SvixStandIn
+
+
+def through_svix(harness: Harness, svix: SvixStandIn, token: str | None = None) -> EventHandler:
+    return harness.handler(
+        webhook_sink="svix", svix_api_token=token or svix.token, svix_server_url=svix.url
+    )
+
+
+def test_one_application_per_key_and_one_message_per_event_keyed_by_its_id(
+    writes: Writes, harness: Harness, svix: SvixStandIn
+) -> None:
+    handler = through_svix(harness, svix)
+    harness.send(handler, writes.generation())
+    harness.send(handler, writes.job("preProcessing", "running"))
+    harness.send(handler, writes.job("preProcessing", "complete", 100))
+    harness.send(handler, writes.job("inference", "complete", 100))
+    assert list(svix.apps) == [KEY_ID]
+    assert svix.apps[KEY_ID]["name"] == KEY_ID
+    outbox = harness.outbox()
+    assert [(m["eventType"], m["eventId"], m["payload"]) for m in svix.messages] == [
+        (t, outbox[t]["eventId"], outbox[t]["payload"])
+        for t in (QUEUED_EVENT, PROCESSING_EVENT, COMPLETED_EVENT)
+    ]
+    message_calls = [c for c in svix.calls if c[1].endswith("/msg?with_content=false")]
+    assert [h["idempotency-key"] for _, _, h in message_calls] == [
+        m["eventId"] for m in svix.messages
+    ]
+    # The application was created once, then remembered by the instance.
+    assert sum(1 for _, target, _ in svix.calls if "get_if_exists" in target) == 1
+    assert all(doc["deliveredAt"] is not None for doc in outbox.values())
+
+
+def test_a_failed_delivery_is_retried_with_the_same_event_id_and_never_sent_twice(
+    writes: Writes, harness: Harness, svix: SvixStandIn
+) -> None:
+    handler = through_svix(harness, svix)
+    event = writes.generation()
+    svix.fail_messages_with = 500
+    with pytest.raises(DeliveryFailed, match="HTTP 500"):
+        harness.send(handler, event)
+    event_id = harness.event_doc(QUEUED_EVENT)["eventId"]
+    assert harness.event_doc(QUEUED_EVENT)["attempts"] == 1
+
+    svix.fail_messages_with = None
+    harness.send(handler, event)  # Eventarc's retry
+    assert [m["eventId"] for m in svix.messages] == [event_id]
+
+    # Svix took it but the instance died before marking it: the retry is no second message.
+    harness.db.document(
+        "apiProjects", "proj-1", "generations", "gen-1", "events", QUEUED_EVENT
+    ).update({"deliveredAt": None})
+    harness.send(through_svix(harness, svix), event)
+    assert [m["eventId"] for m in svix.messages] == [event_id]
+    assert harness.event_doc(QUEUED_EVENT)["deliveredAt"] is not None
+
+
+def test_a_wrong_token_fails_the_delivery_without_logging_the_token(
+    writes: Writes, harness: Harness, svix: SvixStandIn
+) -> None:
+    wrong = "testsk_wrong_" + svix.token[-8:]
+    with pytest.raises(DeliveryFailed, match="HTTP 401"):
+        harness.send(through_svix(harness, svix, token=wrong), writes.generation())
+    assert svix.messages == []
+
+
+def test_the_svix_sink_needs_its_token() -> None:
+    settings = Settings(webhook_sink="svix")
+    with pytest.raises(ValueError, match="SVIX_API_TOKEN"):
+        build_sink(settings, FirestoreStore(1.0))

@@ -1,0 +1,176 @@
+"""`webhooks add-endpoint` and `webhooks listen`: an endpoint for a key, a verifying receiver."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from google.cloud import firestore
+from svix.webhooks import Webhook
+
+from diffio_progress.core.endpoints import ENDPOINTS, check_secret, read_endpoint
+from diffio_progress.tools.cli import main
+from diffio_progress.tools.emulator import free_port
+from tests.conftest import ROOT
+from tests.seed import MINTED_SECRETS
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("sub", ["listen", "add-endpoint"])
+def test_both_webhook_commands_have_help_with_an_example(
+    sub: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["webhooks", sub, "--help"])
+    assert exit_.value.code == 0
+    assert f"-m diffio_progress webhooks {sub}" in capsys.readouterr().out.split("example:")[1]
+
+
+def test_add_endpoint_stores_the_contracts_document_and_prints_the_secret_once(
+    db: firestore.Client,
+) -> None:
+    code, out, err = run_cli(
+        "webhooks",
+        "add-endpoint",
+        "--key-id",
+        "key_0123",
+        "--url",
+        "https://hooks.example.com/diffio",
+        "--event-types",
+        "generation.completed, generation.failed",
+    )
+    assert code == 0, err
+    secret = out.strip()
+    MINTED_SECRETS.add(secret)
+    assert out == secret + "\n" and check_secret(secret) == secret
+    assert secret not in err and "shown only this once" in err
+    [snapshot] = db.collection(ENDPOINTS).get()
+    doc = snapshot.to_dict() or {}
+    assert snapshot.id in err
+    assert (doc["apiKeyId"], doc["url"], doc["secret"], doc["disabled"]) == (
+        "key_0123",
+        "https://hooks.example.com/diffio",
+        secret,
+        False,
+    )
+    endpoint = read_endpoint(snapshot.id, doc, allow_private=False)
+    assert endpoint.event_types == {"generation.completed", "generation.failed"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--url", "ftp://x/"], "not usable"),
+        (["--url", "https://x/", "--event-types", "generation.done"], "Unknown event types"),
+    ],
+)
+def test_add_endpoint_refuses_a_bad_url_or_event_type_in_one_line(
+    db: firestore.Client, args: list[str], message: str
+) -> None:
+    code, out, err = run_cli("webhooks", "add-endpoint", "--key-id", "key_1", *args)
+    assert code == 1 and out == ""
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert db.collection(ENDPOINTS).get() == []
+
+
+def test_a_local_url_is_accepted_with_a_note_about_private_urls(db: firestore.Client) -> None:
+    code, out, err = run_cli(
+        "webhooks", "add-endpoint", "--key-id", "key_1", "--url", "http://127.0.0.1:8090/hook"
+    )
+    MINTED_SECRETS.add(out.strip())
+    assert code == 0 and "WEBHOOK_ALLOW_PRIVATE_URLS=true" in err
+
+
+def signed(secret: str, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    now = datetime.now(UTC)
+    signature = Webhook(secret).sign(payload["eventId"], now, body.decode())
+    return body, {
+        "svix-id": payload["eventId"],
+        "svix-timestamp": str(int(now.timestamp())),
+        "svix-signature": signature,
+        "content-type": "application/json",
+    }
+
+
+def test_listen_prints_verified_events_ignores_repeats_refuses_forgeries_stops_on_sigterm() -> None:
+    secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    MINTED_SECRETS.add(secret)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "diffio_progress", "webhooks", "listen", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "DIFFIO_WEBHOOK_SECRET": secret},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert f"Listening on http://127.0.0.1:{port}/" in first
+        payload = {
+            "eventType": "generation.failed",
+            "eventId": "evt_" + "1" * 32,
+            "createdAt": "2025-06-01T12:00:00.000Z",
+            "apiKeyId": "key_1",
+            "apiProjectId": "proj-1",
+            "generationId": "gen-1",
+            "status": "error",
+            "hasVideo": False,
+            "modelKey": None,
+            "error": "Inference failed",
+            "errorDetails": "OOM",
+        }
+        url = first.split("Listening on ", 1)[1].split(";", 1)[0]
+        body, headers = signed(secret, payload)
+        assert httpx.post(url, content=body, headers=headers).status_code == 204
+        line = process.stdout.readline()
+        assert (
+            "generation.failed" in line and "gen-1 (proj-1) error: Inference failed (OOM)" in line
+        )
+        assert "verified" in line
+        # At least once: the same delivery again is acknowledged and not handled twice.
+        assert httpx.post(url, content=body, headers=headers).status_code == 204
+        assert f"repeat of {payload['eventId']}" in process.stdout.readline()
+        forged, forged_headers = signed("whsec_" + base64.b64encode(b"x" * 24).decode(), payload)
+        assert httpx.post(url, content=forged, headers=forged_headers).status_code == 401
+        assert "refused a delivery" in process.stdout.readline()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_listen_without_a_secret_is_one_line() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DIFFIO_WEBHOOK_SECRET"}
+    result = subprocess.run(
+        [sys.executable, "-m", "diffio_progress", "webhooks", "listen", "--port", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr == "error: No signing secret: set DIFFIO_WEBHOOK_SECRET or pass --secret.\n"
+    )
