@@ -75,14 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["FIRESTORE_EMULATOR_HOST"] = emu.host_port
         env = {**os.environ, "GOOGLE_CLOUD_PROJECT": PROJECT}
         gens = seed(firestore.Client(project=PROJECT), args.generations, "cap")
-        print("| THREADS (= concurrency) | polls/s | p50 | p99 | errors | function CPU busy |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "| THREADS (= concurrency) | polls/s | p50 | p99 | errors | function CPU busy "
+            "| CPU per poll | polls/s at 100% CPU |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
         for threads in THREADS:
             run = measure(threads, env, gens, args.seconds)
             busy = run.server_cpu / run.seconds
             print(
                 f"| {threads} | {run.per_second:.0f} | {run.samples.p50 * 1000:.1f} ms "
-                f"| {run.samples.percentile(99) * 1000:.1f} ms | {run.errors} | {busy:.0%} |",
+                f"| {run.samples.percentile(99) * 1000:.1f} ms | {run.errors} | {busy:.0%} "
+                f"| {run.cpu_per_request * 1000:.2f} ms | {1 / run.cpu_per_request:.0f} |",
                 flush=True,
             )
     return 0
