@@ -1,7 +1,7 @@
 """Live Cloud Run state: the mapping table, the deadline, degrading, caching, the switch.
 
 The real ``run_v2.ExecutionsClient`` talks over HTTP to the local stand-in
-(tests/cloud_run_standin.py); the function reads Firestore on the emulator.
+(diffio_progress/tools/cloud_run_standin.py); the function reads Firestore on the emulator.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from google.cloud import run_v2
 
 from diffio_progress.core.stages import LiveExecution
 from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client, live_execution
-from tests import cloud_run_standin as standin_replies
-from tests.cloud_run_standin import CloudRunStandIn, Reply
+from diffio_progress.tools import cloud_run_standin as standin_replies
+from diffio_progress.tools.cloud_run_standin import CloudRunStandIn, Reply
 from tests.seed import Seeder
 
 PATH = "/v1/get_generation_progress"
