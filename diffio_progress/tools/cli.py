@@ -36,6 +36,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _period(text: str) -> float:
+    value = _positive(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than zero")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from diffio_progress.core.stages import ALL_STAGES
 
@@ -64,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--project", help="Google Cloud project id on the emulator (diffio-local)")
     run.add_argument(
         "--step-seconds", type=_positive, default=1.0, help="simulator pace (default 1.0)"
+    )
+    run.add_argument(
+        "--reaper-seconds", type=_period, default=15.0, help="reaper period (default 15)"
     )
 
     watch = _add(
@@ -97,7 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--project-id", required=True, help="apiProjectId (created if missing)")
     simulate.add_argument("--video", action="store_true", help="a new project has video")
     simulate.add_argument("--user-id", default="demo-user", help="owner of a new project")
-    simulate.add_argument("--fail-stage", choices=ALL_STAGES, help="fail this stage halfway")
+    failing = simulate.add_mutually_exclusive_group()
+    failing.add_argument("--fail-stage", choices=ALL_STAGES, help="fail this stage halfway")
+    failing.add_argument(
+        "--kill-stage",
+        choices=ALL_STAGES,
+        help="kill this stage's worker halfway (needs CLOUD_RUN_EMULATOR_HOST, as run prints it)",
+    )
     simulate.add_argument("--error", help="error of the failed stage")
     simulate.add_argument("--details", help="errorDetails of the failed stage")
     simulate.add_argument("--step-seconds", type=_positive, default=1.0)
@@ -138,6 +154,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         firestore_port=args.firestore_port,
         project=args.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or LOCAL_PROJECT,
         pace=Pace.scaled(args.step_seconds),
+        reaper_period=args.reaper_seconds,
     )
     return run(options, out)
 
@@ -160,7 +177,10 @@ def _watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _simulate(args: argparse.Namespace, out: TextIO) -> int:
-    from .simulator import Failure, Pace, ensure_generation, new_generation_id, simulate
+    from diffio_progress.functions.config import CLOUD_RUN_EMULATOR_HOST
+
+    from .executions import StandInExecutions, StandInUnavailable
+    from .simulator import KILLED, Failure, Pace, ensure_generation, new_generation_id, simulate
 
     db = firestore_client(args.project)
     generation_id = args.generation_id or new_generation_id()
@@ -170,6 +190,15 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
         failure = Failure(
             args.fail_stage, args.error or failure.error, args.details or failure.details
         )
+    standin = os.environ.get(CLOUD_RUN_EMULATOR_HOST)
+    if args.kill_stage:
+        if not standin:
+            raise CliError(
+                "--kill-stage needs the Cloud Run stand-in of `run`'s world: set "
+                f"{CLOUD_RUN_EMULATOR_HOST} as `run` prints it."
+            )
+        failure = Failure(args.kill_stage, killed=True)
+    executions = StandInExecutions(standin, db.project) if standin else None
     with firestore_errors(db.project):
         _, has_video = ensure_generation(
             db, args.project_id, generation_id, user_id=args.user_id, has_video=args.video
@@ -185,14 +214,23 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
             out.flush()
 
         pace = Pace.scaled(args.step_seconds, max(args.steps, 2))
-        status = simulate(
-            db,
-            args.project_id,
-            generation_id,
-            has_video=has_video,
-            pace=pace,
-            failure=failure,
-            on_change=report,
+        try:
+            status = simulate(
+                db,
+                args.project_id,
+                generation_id,
+                has_video=has_video,
+                pace=pace,
+                failure=failure,
+                on_change=report,
+                executions=executions,
+            )
+        except StandInUnavailable as error:
+            raise CliError(str(error)) from None
+    if status == KILLED:
+        out.write(
+            f"{args.kill_stage}'s worker is gone and its execution reports FAILED; "
+            "the reaper marks the stage failed on its next run.\n"
         )
     out.write(f"{generation_id}: {status}\n")
     return 0
