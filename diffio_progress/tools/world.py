@@ -21,10 +21,15 @@ from typing import TextIO
 
 from google.cloud import firestore
 
-from diffio_progress.functions.config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT
+from diffio_progress.functions.config import (
+    CLOUD_RUN_EMULATOR_HOST,
+    FIRESTORE_EMULATOR_HOST,
+    GOOGLE_CLOUD_PROJECT,
+)
 
-from . import emulator
+from . import emulator, world_reaper
 from .demo import AUDIO_PROJECT, DEMO_USER, Demo, seed_demo
+from .executions import Executions, StandInExecutions
 from .firestore_connection import LOCAL_PROJECT, CliError, firestore_errors
 from .processes import NotServing, start_function, stop_group, wait_until_serving
 from .simulator import Pace, Stopped, simulate
@@ -46,6 +51,7 @@ class WorldOptions:
     firestore_port: int | None = None
     project: str = LOCAL_PROJECT
     pace: Pace = Pace()
+    reaper_period: float = world_reaper.DEFAULT_PERIOD
 
 
 def firestore_port_from_config(root: Path = ROOT) -> int:
@@ -153,7 +159,9 @@ def _run(
     firestore_port: int,
 ) -> None:
     host_port = reuse or f"{HOST}:{firestore_port}"
+    standin = world_reaper.start_standin(stack)
     env = {**os.environ, FIRESTORE_EMULATOR_HOST: host_port, GOOGLE_CLOUD_PROJECT: options.project}
+    env[CLOUD_RUN_EMULATOR_HOST] = standin.host_port
     # This process's own client (seeding, simulator) talks to the same emulator.
     os.environ[FIRESTORE_EMULATOR_HOST] = host_port
     url = f"http://{HOST}:{options.port}/v1/get_generation_progress"
@@ -182,11 +190,14 @@ def _run(
     db = firestore.Client(project=options.project)
     demo = seed_demo(db, datetime.now(UTC))
     wait_for_function(function, url, log.name)
+    # Started once the poll is served, so that it never delays the ready line.
+    reaper = world_reaper.start_reaper(stack, env, standin, HOST, options.reaper_period, say)
 
     stop = threading.Event()
+    executions = StandInExecutions(standin.host_port, options.project)
     simulation = threading.Thread(
         target=_simulate,
-        args=(db, demo, options.pace, stop, say),
+        args=(db, demo, options.pace, stop, say, executions),
         name="simulator",
         daemon=True,
     )
@@ -194,7 +205,8 @@ def _run(
     stack.callback(stop.set)
     simulation.start()
 
-    say(_instructions(demo, url, host_port, options.project, time.monotonic() - started))
+    elapsed = time.monotonic() - started
+    say(_instructions(demo, url, host_port, options.project, elapsed, reaper))
     while True:
         if function.poll() is not None:
             raise CliError(f"The function stopped unexpectedly (exit code {function.returncode})")
@@ -202,11 +214,22 @@ def _run(
 
 
 def _simulate(
-    db: firestore.Client, demo: Demo, pace: Pace, stop: threading.Event, say: Callable[[str], None]
+    db: firestore.Client,
+    demo: Demo,
+    pace: Pace,
+    stop: threading.Event,
+    say: Callable[[str], None],
+    executions: Executions,
 ) -> None:
     try:
         status = simulate(
-            db, demo.live_project, demo.live_generation, has_video=True, pace=pace, stop=stop
+            db,
+            demo.live_project,
+            demo.live_generation,
+            has_video=True,
+            pace=pace,
+            stop=stop,
+            executions=executions,
         )
     except Stopped:
         return
@@ -216,7 +239,14 @@ def _simulate(
     say(f"Simulator: {demo.live_generation} is {status}. Ctrl-C stops everything.")
 
 
-def _instructions(demo: Demo, url: str, host_port: str, project: str, elapsed: float) -> str:
+def _instructions(
+    demo: Demo,
+    url: str,
+    host_port: str,
+    project: str,
+    elapsed: float,
+    reaper: world_reaper.WorldReaper,
+) -> str:
     python = python_command()
     body = json.dumps({"generationId": demo.live_generation, "apiProjectId": demo.live_project})
     rows = "\n".join(
@@ -224,6 +254,7 @@ def _instructions(demo: Demo, url: str, host_port: str, project: str, elapsed: f
         for project_id, generation, state in demo.generations
     )
     env = f"FIRESTORE_EMULATOR_HOST={host_port} GOOGLE_CLOUD_PROJECT={project}"
+    env += f" CLOUD_RUN_EMULATOR_HOST={reaper.standin}"
     watch = f"{python} -m diffio_progress watch {demo.live_generation}"
     watch += f" --project-id {demo.live_project}"
     if url != DEFAULT_URL:
@@ -250,7 +281,7 @@ Another live generation, a failing one, or a new key, against this emulator:
   {env} {python} -m diffio_progress simulate --project-id {demo.live_project}
   {env} {python} -m diffio_progress simulate --project-id {AUDIO_PROJECT} --fail-stage inference
   {env} {python} -m diffio_progress create-key --user-id {DEMO_USER}
-"""
+{world_reaper.instructions(reaper, env, python, demo.live_project)}"""
 
 
 def _printer(out: TextIO) -> Callable[[str], None]:

@@ -113,7 +113,7 @@ def env_without_emulator() -> dict[str, str]:
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    started = World("--step-seconds", "0.1", env=env_without_emulator())
+    started = World("--step-seconds", "0.1", "--reaper-seconds", "1", env=env_without_emulator())
     yield started
     started.kill()
 
@@ -169,13 +169,44 @@ def test_run_serves_a_live_world_and_ctrl_c_leaves_nothing_running(world: World)
         )
         assert response.json()["status"] == state, (generation, response.text)
 
+    # A killed worker: the printed command, then the reaper fails its stage (watch exits 1).
+    kill = world.wait_for(r"--kill-stage inference$").strip()
+    killed = subprocess.run(
+        ["bash", "-c", kill + " --step-seconds 0.1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == 0, killed.stderr
+    assert "inference: killed" in killed.stdout
+    generation = killed.stdout.splitlines()[-1].split(":")[0]
+    watched = subprocess.run(
+        ["bash", "-c", watch.replace(json.loads(body)["generationId"], generation) + " --json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert watched.returncode == 1, watched.stdout + watched.stderr
+    final = json.loads(watched.stdout.splitlines()[-1])
+    assert (final["status"], final["error"]) == ("failed", "Cloud Run execution failed")
+    assert "exited with code 137" in final["inference"]["errorDetails"]
+    reaper = re.search(r"The reaper \(http://127\.0\.0\.1:(\d+)\)", "\n".join(world.lines))
+    assert reaper is not None
+    reaper_port = int(reaper.group(1))
+
     # The check below can see them while they run: the function and the emulator's JVM.
     assert len(processes_using(world.port)) >= 1
+    assert len(processes_using(reaper_port)) >= 1
     assert any("java" in cmd for cmd in processes_using(world.firestore_port))
     assert world.stop(signal.SIGINT) == 0
     assert nothing_listens(world.port)
     assert nothing_listens(world.firestore_port)
+    assert nothing_listens(reaper_port)
     assert processes_using(world.port) == []
+    assert processes_using(reaper_port) == []
     assert processes_using(world.firestore_port) == []
 
 
