@@ -94,6 +94,14 @@ def next_document(current: Mapping[str, Any] | None, change: Change) -> dict[str
     status = normalize_status(stored["status"]) if current is not None else PENDING
     if status in (COMPLETE, FAILED):
         return None
+    if isinstance(change, ExecutionEnded):
+        if change.live.job_state not in DEAD_JOB_STATES:
+            return None
+        if current is None or stored["executionName"] != change.execution_name:
+            return None
+        # The failure a poll with the live lookup shows (apply_live): one rule, two places.
+        dead = apply_live(read_stage(current), change.live)
+        change = Fail(dead.error or "", dead.error_details, change.live.job_state)
     progress = clamp_progress(stored["progress"])
     document = {**stored, "status": status, "progress": progress, "error": None}
     document["errorDetails"] = None
@@ -116,26 +124,12 @@ def next_document(current: Mapping[str, Any] | None, change: Change) -> dict[str
         document.update(
             status=COMPLETE, jobState="SUCCEEDED", progress=100, statusMessage=change.message
         )
-    elif isinstance(change, Fail):
+    else:
         document.update(
             status=FAILED,
             jobState=change.job_state,
             error=change.error,
             errorDetails=change.details,
-            statusMessage=None,
-        )
-    else:
-        if change.live.job_state not in DEAD_JOB_STATES:
-            return None
-        if current is None or stored["executionName"] != change.execution_name:
-            return None
-        # The same mapping a poll with the live lookup applies: one rule, two places.
-        dead = apply_live(read_stage(current), change.live)
-        document.update(
-            status=FAILED,
-            jobState=dead.job_state,
-            error=dead.error,
-            errorDetails=dead.error_details,
             statusMessage=None,
         )
     return document
