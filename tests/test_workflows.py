@@ -53,6 +53,13 @@ def commands(workflow: dict[Any, Any]) -> str:
     return "\n".join(s.get("run", "") for s in steps(workflow))
 
 
+def flags_of(run: str, command: str) -> list[str]:
+    """The words of the one command in ``run`` (continuation lines joined) that starts so."""
+    found = re.findall(rf"{re.escape(command)}[^\n]*", run.replace("\\\n", " "))
+    assert len(found) == 1, (command, run)
+    return str(found[0]).split()
+
+
 def test_both_workflows_match_the_github_workflow_schema() -> None:
     result = check_workflows(WORKFLOWS / "test.yml", WORKFLOWS / "deploy.yml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -100,9 +107,7 @@ def test_deploy_runs_on_dispatch_or_tag_after_the_tests_with_workload_identity()
 
 def test_deploy_ships_gen2_and_the_rules_and_indexes() -> None:
     run = commands(load("deploy.yml")).replace("\\\n", " ")
-    deploy = re.search(r"gcloud functions deploy get_generation_progress[^\n]*", run)
-    assert deploy, run
-    flags = deploy.group(0).split()
+    flags = flags_of(run, "gcloud functions deploy get_generation_progress")
     for flag in (
         "--gen2",
         "--runtime=python312",
@@ -120,10 +125,8 @@ def test_deploy_ships_gen2_and_the_rules_and_indexes() -> None:
 
 def test_deploy_ships_the_reaper_private_under_its_own_identity() -> None:
     workflow = load("deploy.yml")
-    run = commands(workflow).replace("\\\n", " ")
-    deploy = re.search(r"gcloud functions deploy reap_stalled_jobs[^\n]*", run)
-    assert deploy, run
-    flags = deploy.group(0).split()
+    run = commands(workflow)
+    flags = flags_of(run, "gcloud functions deploy reap_stalled_jobs")
     for flag in (
         "--gen2",
         "--runtime=python312",
@@ -135,9 +138,8 @@ def test_deploy_ships_the_reaper_private_under_its_own_identity() -> None:
     ):
         assert flag in flags, flag
     assert "--allow-unauthenticated" not in flags
-    invoker = re.search(r"gcloud functions add-invoker-policy-binding reap_stalled_jobs[^\n]*", run)
-    assert invoker, run
-    assert '--member="serviceAccount:$SCHEDULER_SERVICE_ACCOUNT"' in invoker.group(0).split()
+    invoker = flags_of(run, "gcloud functions add-invoker-policy-binding reap_stalled_jobs")
+    assert '--member="serviceAccount:$SCHEDULER_SERVICE_ACCOUNT"' in invoker
     env = workflow["jobs"]["deploy"]["env"]
     assert env["REAPER_SERVICE_ACCOUNT"] == "${{ vars.GCP_REAPER_SERVICE_ACCOUNT }}"
     assert env["SCHEDULER_SERVICE_ACCOUNT"] == "${{ vars.GCP_SCHEDULER_SERVICE_ACCOUNT }}"

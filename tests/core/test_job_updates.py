@@ -19,20 +19,12 @@ from diffio_progress.core.job_updates import (
     next_document,
 )
 from diffio_progress.core.stages import LiveExecution
+from tests import spec_example
 
 EXECUTION = "projects/p/locations/us-central1/jobs/inference/executions/inference-abc"
 OTHER_EXECUTION = "projects/p/locations/us-central1/jobs/inference/executions/inference-xyz"
 OOM = "Task inference-abc-task0 exited with code 137: out of memory"
-RUNNING_JOB: dict[str, Any] = {
-    "jobId": "inference-abc",
-    "jobState": "RUNNING",
-    "status": "running",
-    "progress": 45,
-    "statusMessage": "Processing audio",
-    "error": None,
-    "errorDetails": None,
-    "executionName": EXECUTION,
-}
+RUNNING_JOB: dict[str, Any] = {**spec_example.RESPONSE["inference"], "executionName": EXECUTION}
 
 
 def ended(state: str, message: str | None = OOM, name: str = EXECUTION) -> ExecutionEnded:

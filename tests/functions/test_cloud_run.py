@@ -27,6 +27,7 @@ from diffio_progress.functions.cloud_run import (
 )
 from diffio_progress.tools import cloud_run_standin as standin_replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn, Reply
+from tests.log_records import Records
 from tests.seed import Seeder
 
 PATH = "/v1/get_generation_progress"
@@ -131,15 +132,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture

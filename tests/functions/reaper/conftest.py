@@ -18,18 +18,13 @@ from diffio_progress.functions.reaper import Reaper
 from diffio_progress.functions.reaper_store import ReaperStore
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn, Reply
+from tests import spec_example
 from tests.conftest import TEST_PROJECT
+from tests.log_records import Records
 
 OOM = "Task worker-0 exited with code 137: out of memory"
-RUNNING_JOB: dict[str, Any] = {
-    "jobId": "job-7",
-    "jobState": "RUNNING",
-    "status": "running",
-    "progress": 40,
-    "statusMessage": "Denoising",
-    "error": None,
-    "errorDetails": None,
-}
+# A stage as a worker left it: the API reference's running inference.
+RUNNING_JOB: dict[str, Any] = dict(spec_example.RESPONSE["inference"])
 
 
 @pytest.fixture
@@ -38,22 +33,10 @@ def standin() -> Iterator[CloudRunStandIn]:
         yield server
 
 
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def warnings(self) -> list[str]:
-        return [r.getMessage() for r in self.records if r.levelno >= logging.WARNING]
-
-
 @pytest.fixture
 def reaper_logs() -> Iterator[Records]:
     """Records of the reaper and the lookup (the package logger does not propagate)."""
-    handler = Records()
+    handler = Records(logging.INFO)
     loggers = [logging.getLogger(f"diffio_progress.functions.{m}") for m in ("reaper", "cloud_run")]
     for logger in loggers:
         logger.addHandler(handler)

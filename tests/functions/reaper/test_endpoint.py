@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -11,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from diffio_progress.functions.logs import LOGGER_NAME, JsonFormatter
+from diffio_progress.functions.logs import LOGGER_NAME
 from diffio_progress.functions.reaper_handler import reset_default_reaper_handler
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools import emulator
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
 from tests.conftest import ROOT
 from tests.functions.reaper.conftest import Stages
+from tests.log_records import JsonLines
 
 
 @pytest.fixture(scope="module")
@@ -36,19 +36,9 @@ def reaper_client(app, db: Any, standin: CloudRunStandIn, monkeypatch: pytest.Mo
     reset_default_reaper_handler()
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JsonFormatter())
-        self.entries: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.entries.append(json.loads(self.format(record)))
-
-
 @pytest.fixture
-def lines() -> Iterator[Lines]:
-    handler = Lines()
+def lines() -> Iterator[JsonLines]:
+    handler = JsonLines()
     logger = logging.getLogger(LOGGER_NAME)
     logger.addHandler(handler)
     yield handler
@@ -56,7 +46,7 @@ def lines() -> Iterator[Lines]:
 
 
 def test_a_post_reaps_and_answers_the_summary(
-    reaper_client: Any, stages: Stages, lines: Lines
+    reaper_client: Any, stages: Stages, lines: JsonLines
 ) -> None:
     dead = stages.add(replies.failed)
     stages.add(replies.running)
@@ -68,7 +58,7 @@ def test_a_post_reaps_and_answers_the_summary(
     assert response.headers["Content-Type"] == "application/json"
     assert response.get_json() == {"checked": 3, "failed": 1, "lookupErrors": 1}
     assert stages.read(dead)["status"] == "failed"
-    [request] = [e for e in lines.entries if "httpRequest" in e]
+    [request] = lines.requests()
     assert request["message"] == "POST / 200"
     assert (request["checked"], request["failed"], request["lookupErrors"]) == (3, 1, 1)
     assert request["httpRequest"]["userAgent"] == "Google-Cloud-Scheduler"
@@ -109,7 +99,7 @@ def test_any_method_but_post_is_a_405_and_reaps_nothing(
 
 
 def test_firestore_unreachable_is_a_503_with_retry_after(
-    reaper_client: Any, monkeypatch: pytest.MonkeyPatch, lines: Lines
+    reaper_client: Any, monkeypatch: pytest.MonkeyPatch, lines: JsonLines
 ) -> None:
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{emulator.free_port()}")
     monkeypatch.setenv("FIRESTORE_TIMEOUT_SECONDS", "1")
@@ -123,7 +113,7 @@ def test_firestore_unreachable_is_a_503_with_retry_after(
         "error": "Service temporarily unavailable; retry shortly",
         "code": "unavailable",
     }
-    [request] = [e for e in lines.entries if "httpRequest" in e]
+    [request] = lines.requests()
     assert (request["severity"], request["code"]) == ("ERROR", "unavailable")
 
 

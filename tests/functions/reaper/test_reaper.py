@@ -16,7 +16,8 @@ from diffio_progress.functions.reaper import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
 from tests.conftest import ROOT
-from tests.functions.reaper.conftest import OOM, RUNNING_JOB, Records, Stages
+from tests.functions.reaper.conftest import OOM, RUNNING_JOB, Stages
+from tests.log_records import Records
 
 
 def without_time(document: dict[str, Any]) -> dict[str, Any]:
