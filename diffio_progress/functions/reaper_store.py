@@ -46,6 +46,10 @@ class SavedCursor:
 class ReaperStore(FirestoreStore):
     """The reader's client, deadline, retries and outage handling, with the reaper's calls."""
 
+    # A stage that others keep writing (another reaper, a worker finishing) is left to the
+    # next call after this many tries, rather than fought over: the reaper is never in a hurry.
+    write_attempts = 5
+
     def read_cursor(self) -> SavedCursor:
         client = self.client
         with self._guard(client):
@@ -119,12 +123,25 @@ class ReaperStore(FirestoreStore):
     def fail_stage(self, path: paths.DocPath, execution_name: str, live: LiveExecution) -> bool:
         """Write the stage failed through the worker-side writer's transaction.
 
-        ``False`` when the transaction found it finished, or naming another execution.
+        ``False`` when the transaction found it finished, or naming another
+        execution, or could not commit for contention (one warning; a later call
+        finds the stage again if it is still unfinished).
         """
         where = paths.stage_of_job(path)
         if where is None:
             raise ValueError("not a stage document of the data contract")
         client = self.client
-        writer = StageWriter(client, *where)
+        writer = StageWriter(client, *where, max_attempts=self.write_attempts)
         with self._guard(client):
-            return writer.execution_ended(execution_name, live)
+            try:
+                return writer.execution_ended(execution_name, live)
+            except ValueError as error:
+                # The client library's "Failed to commit transaction in N attempts".
+                if not isinstance(error.__cause__, google_exceptions.Aborted):
+                    raise
+        log.warning(
+            "reaper: %s is being written by others; left for a later call",
+            "/".join(path),
+            extra={"fields": {"jobPath": "/".join(path), "executionName": execution_name}},
+        )
+        return False

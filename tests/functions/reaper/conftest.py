@@ -37,7 +37,10 @@ def standin() -> Iterator[CloudRunStandIn]:
 def reaper_logs() -> Iterator[Records]:
     """Records of the reaper and the lookup (the package logger does not propagate)."""
     handler = Records(logging.INFO)
-    loggers = [logging.getLogger(f"diffio_progress.functions.{m}") for m in ("reaper", "cloud_run")]
+    loggers = [
+        logging.getLogger(f"diffio_progress.functions.{m}")
+        for m in ("reaper", "reaper_store", "cloud_run")
+    ]
     for logger in loggers:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -18,6 +18,7 @@ from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.worker.stage_writer import StageWriter
 from tests.conftest import TEST_PROJECT
 from tests.functions.reaper.conftest import Stages
+from tests.log_records import Records
 
 TERMINAL = ("complete", "failed")
 
@@ -25,7 +26,7 @@ TERMINAL = ("complete", "failed")
 def run_together(*targets: Callable[[], None]) -> None:
     """Start every target at one barrier; re-raise the first error in this thread."""
     barrier = threading.Barrier(len(targets))
-    errors: list[BaseException] = []
+    errors: list[tuple[str, BaseException]] = []
 
     def guarded(target: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -33,7 +34,7 @@ def run_together(*targets: Callable[[], None]) -> None:
                 barrier.wait()
                 target()
             except BaseException as error:
-                errors.append(error)
+                errors.append((target.__name__, error))
 
         return run
 
@@ -98,6 +99,41 @@ def test_a_worker_completing_while_the_reaper_asks_cloud_run_wins(
         "SUCCEEDED",
         None,
     )
+
+
+def test_a_stage_another_transaction_holds_is_left_for_a_later_call(
+    stages: Stages, make_reaper: Callable[..., Reaper], reaper_logs: Records
+) -> None:
+    held_path, free_path = stages.add(replies.failed), stages.add(replies.failed)
+    holder = firestore.Client(project=TEST_PROJECT)
+    held, release = threading.Event(), threading.Event()
+
+    @firestore.transactional
+    def hold(transaction: Any) -> None:
+        holder.document(*held_path).get(transaction=transaction)
+        held.set()
+        release.wait(60)
+
+    thread = threading.Thread(target=hold, args=(holder.transaction(),))
+    thread.start()
+    held.wait(30)
+    reaper = make_reaper()
+    reaper.store.write_attempts = 2  # each attempt waits out the emulator's lock (about 2 s)
+    try:
+        assert reaper() == Summary(checked=2, failed=1)
+    finally:
+        release.set()
+        thread.join(30)
+
+    assert (stages.read(held_path)["status"], stages.read(free_path)["status"]) == (
+        "running",
+        "failed",
+    )
+    [warning] = reaper_logs.warnings()
+    assert "/".join(held_path) in warning and "left for a later call" in warning
+    # The lap ended with the page; the next call finds the stage again and writes it.
+    assert reaper() == Summary(checked=1, failed=1)
+    assert stages.read(held_path)["status"] == "failed"
 
 
 def test_reapers_racing_workers_complete_leave_one_terminal_state_per_stage(
