@@ -61,8 +61,12 @@ class ReaperStore(FirestoreStore):
         data = snapshot.to_dict() or {}
         after = None
         path, updated_at = data.get("afterPath"), data.get("afterUpdatedAt")
-        if isinstance(path, str) and isinstance(updated_at, datetime):
-            after = Position(updated_at, tuple(path.split("/")))
+        parts = tuple(path.split("/")) if isinstance(path, str) else ()
+        if parts and len(parts) % 2 == 0 and all(parts) and isinstance(updated_at, datetime):
+            after = Position(updated_at, parts)
+        elif path is not None:
+            # Not one this code saved: start the lap over rather than fail every call.
+            log.warning("reaper: ignoring a malformed cursor; starting from the oldest stage")
         lap = data.get("lap")
         return SavedCursor(Cursor(lap if isinstance(lap, int) else 0, after), snapshot.update_time)
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from diffio_progress.core.reaping import Cursor, Summary
 from diffio_progress.functions.reaper import Reaper
-from diffio_progress.functions.reaper_store import ReaperStore
+from diffio_progress.functions.reaper_store import CURSOR_DOCUMENT, ReaperStore
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
 from tests.conftest import TEST_PROJECT
@@ -99,6 +99,17 @@ def test_a_cursor_saved_since_it_was_read_is_kept(db: object) -> None:
     assert store.save_cursor(Cursor(lap=2), again)
     assert store.save_cursor(Cursor(lap=3), again) is False
     assert store.read_cursor().cursor == Cursor(lap=2)
+
+
+def test_a_cursor_edited_into_nonsense_starts_the_lap_over(
+    stages: Stages, standin: CloudRunStandIn, make_reaper: Callable[..., Reaper]
+) -> None:
+    executions = oldest_first(stages, 2, replies.running)
+    stages.db.document(*CURSOR_DOCUMENT).set(
+        {"lap": 3, "afterPath": "not//a/path", "afterUpdatedAt": stages.now}
+    )
+    assert make_reaper()() == Summary(2)
+    assert [standin.requests(n) for n in executions] == [1, 1]
 
 
 def _job_paths(stages: Stages) -> list[tuple[str, ...]]:
