@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from diffio_progress.functions.logs import JsonFormatter
+
+H = TypeVar("H", bound=logging.Handler)
 
 
 class Records(logging.Handler):
@@ -37,3 +41,21 @@ class JsonLines(logging.Handler):
     def requests(self) -> list[dict[str, Any]]:
         """The one-per-request lines."""
         return [e for e in self.entries if "httpRequest" in e]
+
+
+@contextmanager
+def kept(handler: H, *loggers: str, level: int | None = None) -> Iterator[H]:
+    """``handler`` on the named loggers (at ``level``, if given) until the block ends."""
+    targets = [logging.getLogger(name) for name in loggers]
+    levels = [logger.level for logger in targets]
+    for logger in targets:
+        logger.addHandler(handler)
+        if level is not None:
+            logger.setLevel(level)
+    try:
+        yield handler
+    finally:
+        for logger, previous in zip(targets, levels, strict=True):
+            logger.removeHandler(handler)
+            if level is not None:
+                logger.setLevel(previous)

@@ -27,7 +27,7 @@ from diffio_progress.functions.cloud_run import (
 )
 from diffio_progress.tools import cloud_run_standin as standin_replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn, Reply
-from tests.log_records import Records
+from tests.log_records import Records, kept
 from tests.seed import Seeder
 
 PATH = "/v1/get_generation_progress"
@@ -137,11 +137,8 @@ class FakeClock:
 @pytest.fixture
 def cloud_run_warnings() -> Iterator[list[logging.LogRecord]]:
     """Warnings of the lookup module (the package logger does not propagate to the root)."""
-    logger = logging.getLogger("diffio_progress.functions.cloud_run")
-    handler = Records()
-    logger.addHandler(handler)
-    yield handler.records
-    logger.removeHandler(handler)
+    with kept(Records(), "diffio_progress.functions.cloud_run") as handler:
+        yield handler.records
 
 
 def new_execution(label: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from diffio_progress.functions.logs import LOGGER_NAME
 from diffio_progress.tools import emulator
 from tests import secrecy
 from tests.conftest import TEST_PROJECT
-from tests.log_records import JsonLines
+from tests.log_records import JsonLines, kept
 from tests.seed import MINTED_KEYS, Seeder
 
 PATH = "/v1/get_generation_progress"
@@ -29,11 +28,8 @@ SPAN_KEY = "logging.googleapis.com/spanId"
 
 @pytest.fixture
 def lines() -> Iterator[JsonLines]:
-    handler = JsonLines()
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
+    with kept(JsonLines(), LOGGER_NAME) as handler:
+        yield handler
 
 
 def _only_line(lines: JsonLines) -> dict[str, Any]:

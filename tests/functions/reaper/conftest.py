@@ -20,7 +20,7 @@ from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn, Reply
 from tests import spec_example
 from tests.conftest import TEST_PROJECT
-from tests.log_records import Records
+from tests.log_records import Records, kept
 
 OOM = "Task worker-0 exited with code 137: out of memory"
 # A stage as a worker left it: the API reference's running inference.
@@ -36,17 +36,9 @@ def standin() -> Iterator[CloudRunStandIn]:
 @pytest.fixture
 def reaper_logs() -> Iterator[Records]:
     """Records of the reaper and the lookup (the package logger does not propagate)."""
-    handler = Records(logging.INFO)
-    loggers = [
-        logging.getLogger(f"diffio_progress.functions.{m}")
-        for m in ("reaper", "reaper_store", "cloud_run")
-    ]
-    for logger in loggers:
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-    yield handler
-    for logger in loggers:
-        logger.removeHandler(handler)
+    names = [f"diffio_progress.functions.{m}" for m in ("reaper", "reaper_store", "cloud_run")]
+    with kept(Records(logging.INFO), *names, level=logging.INFO) as handler:
+        yield handler
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from diffio_progress.tools import emulator
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
 from tests.conftest import ROOT
 from tests.functions.reaper.conftest import Stages
-from tests.log_records import JsonLines
+from tests.log_records import JsonLines, kept
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +37,8 @@ def reaper_client(app, db: Any, standin: CloudRunStandIn, monkeypatch: pytest.Mo
 
 @pytest.fixture
 def lines() -> Iterator[JsonLines]:
-    handler = JsonLines()
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
+    with kept(JsonLines(), LOGGER_NAME) as handler:
+        yield handler
 
 
 def test_a_post_reaps_and_answers_the_summary(
