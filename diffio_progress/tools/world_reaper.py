@@ -6,6 +6,7 @@ import json
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -78,7 +79,10 @@ def _call_every(
     stop: threading.Event,
     say: Callable[[str], None],
 ) -> None:
-    """What Cloud Scheduler does: POST to the reaper, now and then every ``period``."""
+    """What Cloud Scheduler does: POST to the reaper, now and then every ``period``.
+
+    On a fixed rate, as a schedule is: a call's own duration does not stretch the period.
+    """
     try:
         wait_until_serving(process, url, 60)
     except NotServing as failed:
@@ -86,6 +90,7 @@ def _call_every(
             say(f"The reaper {failed}; dead workers' stages will not be failed.")
         return
     complained = False
+    next_call = time.monotonic()
     while not stop.is_set():
         try:
             request = urllib.request.Request(url, data=b"", method="POST")
@@ -98,7 +103,9 @@ def _call_every(
             if not complained and not stop.is_set():
                 say(f"The reaper did not answer ({error}); trying again every {period:g} s.")
             complained = True
-        stop.wait(period)
+        # A call that outlasted the period is followed at once, once: no burst to catch up.
+        next_call = max(next_call + period, time.monotonic())
+        stop.wait(next_call - time.monotonic())
 
 
 def instructions(reaper: WorldReaper, env: str, python: str, project: str) -> str:
