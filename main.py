@@ -1,4 +1,4 @@
-"""Cloud Function entry points: the progress endpoint (any path) and the status-change events."""
+"""Cloud Function entry points: the progress poll (any path), status-change events, the reaper."""
 
 import flask
 import functions_framework
@@ -23,3 +23,12 @@ def on_generation_written(event: CloudEvent) -> None:
     from diffio_progress.functions.events.wiring import on_generation_written as handle
 
     handle(event)
+
+
+@functions_framework.http
+def reap_stalled_jobs(request: flask.Request) -> flask.Response:
+    # Imported here, not above: the progress poll's cold start never loads the
+    # reaper, the Cloud Run client or the worker-side writer.
+    from diffio_progress.functions.reaper_handler import default_reaper_handler
+
+    return default_reaper_handler()(request)

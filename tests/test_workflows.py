@@ -53,6 +53,13 @@ def commands(workflow: dict[Any, Any]) -> str:
     return "\n".join(s.get("run", "") for s in steps(workflow))
 
 
+def flags_of(run: str, command: str) -> list[str]:
+    """The words of the one command in ``run`` (continuation lines joined) that starts so."""
+    found = re.findall(rf"{re.escape(command)}[^\n]*", run.replace("\\\n", " "))
+    assert len(found) == 1, (command, run)
+    return str(found[0]).split()
+
+
 def test_both_workflows_match_the_github_workflow_schema() -> None:
     result = check_workflows(WORKFLOWS / "test.yml", WORKFLOWS / "deploy.yml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -100,9 +107,7 @@ def test_deploy_runs_on_dispatch_or_tag_after_the_tests_with_workload_identity()
 
 def test_deploy_ships_gen2_and_the_rules_and_indexes() -> None:
     run = commands(load("deploy.yml")).replace("\\\n", " ")
-    deploy = re.search(r"gcloud functions deploy get_generation_progress[^\n]*", run)
-    assert deploy, run
-    flags = deploy.group(0).split()
+    flags = flags_of(run, "gcloud functions deploy get_generation_progress")
     for flag in (
         "--gen2",
         "--runtime=python312",
@@ -167,3 +172,88 @@ def test_the_trigger_patterns_match_what_the_function_accepts_and_not_the_outbox
         assert parse_target(concrete) is not None, pattern
     outbox = "/".join(outbox_path("p", "g", "generation.queued"))
     assert not any(re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", p), outbox) for p in TRIGGER_PATTERNS)
+
+
+def test_deploy_ships_the_reaper_private_under_its_own_identity() -> None:
+    workflow = load("deploy.yml")
+    run = commands(workflow)
+    flags = flags_of(run, "gcloud functions deploy reap_stalled_jobs")
+    for flag in (
+        "--gen2",
+        "--runtime=python312",
+        "--trigger-http",
+        "--entry-point=reap_stalled_jobs",
+        "--source=.",
+        "--no-allow-unauthenticated",
+        '--service-account="$REAPER_SERVICE_ACCOUNT"',
+    ):
+        assert flag in flags, flag
+    assert "--allow-unauthenticated" not in flags
+    invoker = flags_of(run, "gcloud functions add-invoker-policy-binding reap_stalled_jobs")
+    assert '--member="serviceAccount:$SCHEDULER_SERVICE_ACCOUNT"' in invoker
+    env = workflow["jobs"]["deploy"]["env"]
+    assert env["REAPER_SERVICE_ACCOUNT"] == "${{ vars.GCP_REAPER_SERVICE_ACCOUNT }}"
+    assert env["SCHEDULER_SERVICE_ACCOUNT"] == "${{ vars.GCP_SCHEDULER_SERVICE_ACCOUNT }}"
+
+
+# A stand-in for gcloud: records each call's arguments; the scheduler job exists once created.
+FAKE_GCLOUD = r"""#!/bin/sh
+for arg in "$@"; do printf '%s\037' "$arg"; done >> "$GCLOUD_LOG"
+printf '\n' >> "$GCLOUD_LOG"
+case "$1 $2 $3" in
+  "functions describe reap_stalled_jobs") echo "https://reap-stalled-jobs-x7k2p-uc.a.run.app" ;;
+  "scheduler jobs describe") test -f "$GCLOUD_JOB" ;;
+  "scheduler jobs create") touch "$GCLOUD_JOB" ;;
+esac
+"""
+
+
+def test_the_reaper_schedule_is_created_once_then_updated_every_minute_with_oidc(
+    tmp_path: Path,
+) -> None:
+    [step] = [
+        s for s in steps(load("deploy.yml")) if s.get("name") == "Schedule the reaper every minute"
+    ]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gcloud").write_text(FAKE_GCLOUD)
+    (bin_dir / "gcloud").chmod(0o755)
+    log = tmp_path / "calls"
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "GCLOUD_LOG": str(log),
+        "GCLOUD_JOB": str(tmp_path / "job-exists"),
+        "PROJECT_ID": "my-project",
+        "REGION": "us-central1",
+        "SCHEDULER_SERVICE_ACCOUNT": "scheduler@my-project.iam.gserviceaccount.com",
+    }
+    writes = []
+    for _ in range(2):  # a first deploy, then any later one
+        log.unlink(missing_ok=True)
+        # As GitHub runs a step: bash with errexit and pipefail.
+        result = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        calls = [line.split("\x1f")[:-1] for line in log.read_text().splitlines()]
+        writes.append(calls[-1])
+    url = "https://reap-stalled-jobs-x7k2p-uc.a.run.app"
+    expected = [
+        "http",
+        "reap-stalled-jobs",
+        "--location=us-central1",
+        "--project=my-project",
+        "--schedule=* * * * *",
+        f"--uri={url}",
+        "--http-method=POST",
+        "--oidc-service-account-email=scheduler@my-project.iam.gserviceaccount.com",
+        f"--oidc-token-audience={url}",
+    ]
+    assert writes[0][:3] == ["scheduler", "jobs", "create"]
+    assert writes[1][:3] == ["scheduler", "jobs", "update"]
+    for write in writes:
+        assert write[3 : 3 + len(expected)] == expected

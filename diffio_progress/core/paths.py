@@ -49,3 +49,14 @@ def project_of_generation(path: DocPath) -> str | None:
     if len(path) == 4 and path[0] == API_PROJECTS and path[2] == GENERATIONS:
         return path[1]
     return None
+
+
+def stage_of_job(path: DocPath) -> tuple[str, str, str] | None:
+    """``(apiProjectId, generationId, stage)`` of ``apiProjects/{p}/generations/{g}/jobs/{stage}``.
+
+    ``None`` for any other path: a collection-group query on ``jobs`` matches
+    every collection of that name, and only these belong to the contract.
+    """
+    if len(path) == 6 and (path[0], path[2], path[4]) == (API_PROJECTS, GENERATIONS, JOBS):
+        return path[1], path[3], path[5]
+    return None

@@ -45,7 +45,14 @@ _STATUS_SYNONYMS = {
 
 # Live states that mean the worker is gone and cannot report its own failure.
 DEAD_JOB_STATES = frozenset({"FAILED", "CANCELLED"})
-_EXECUTION_NAME = re.compile(r"projects/[^/\s]+/locations/[^/\s]+/jobs/[^/\s]+/executions/[^/\s]+")
+# Each segment a resource id: letters, digits, "_", ".", ":" and "-" (a domain-scoped project
+# is "example.com:p"), never starting with a dot. The REST client puts the name into the URL
+# as it is, and an HTTP client resolves "." and ".." segments ("executions/.." asks for the
+# job instead); "?", "#" and "%" would change the URL too.
+_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._:-]*"
+_EXECUTION_NAME = re.compile(
+    rf"projects/{_SEGMENT}/locations/{_SEGMENT}/jobs/{_SEGMENT}/executions/{_SEGMENT}"
+)
 
 
 @dataclass(frozen=True)
@@ -120,13 +127,23 @@ def clamp_progress(value: object) -> float:
     return min(max(value, 0), 100)
 
 
+def statuses_read_as(*statuses: str) -> tuple[str, ...]:
+    """The stored ``status`` values (lower case) that read as one of ``statuses``."""
+    return tuple(value for value, status in _STATUS_SYNONYMS.items() if status in statuses)
+
+
+def is_execution_name(value: object) -> bool:
+    """Whether ``value`` is a Cloud Run execution resource name, safe to look up by URL."""
+    return isinstance(value, str) and _EXECUTION_NAME.fullmatch(value) is not None
+
+
 def read_stage(job: Mapping[str, Any] | None) -> Stage:
     """A job document (or ``None``, rule 5) as a stage."""
     if job is None:
         return Stage()
     status = normalize_status(job.get("status"))
     execution_name = _text(job, "executionName")
-    if execution_name is not None and not _EXECUTION_NAME.fullmatch(execution_name):
+    if execution_name is not None and not is_execution_name(execution_name):
         log.warning("job field executionName is not an execution resource name; ignoring it")
         execution_name = None
     return Stage(

@@ -6,8 +6,9 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.api_core import exceptions
@@ -36,6 +37,16 @@ _MAX_REASON_CHARS = 300
 
 T = TypeVar("T")
 ClientFactory = Callable[[], run_v2.ExecutionsClient]
+
+
+@dataclass(frozen=True)
+class LookupFailure:
+    """Why no state was learnt: a short, key-free reason (``HTTP 403: ...``, a timeout)."""
+
+    reason: str
+
+
+Outcome = LiveExecution | LookupFailure
 
 
 def live_execution(execution: run_v2.Execution) -> LiveExecution:
@@ -106,8 +117,12 @@ class CloudRunLookup:
         client_factory: ClientFactory = executions_client,
         workers: int = _WORKERS,
         timer: Callable[[], float] = time.monotonic,
+        warn: bool = True,
     ) -> None:
         self.deadline = deadline
+        self._workers = workers
+        # The reaper warns itself, naming the job document rather than the execution.
+        self._warn = warn
         self._client_factory = client_factory
         self._client: run_v2.ExecutionsClient | None = None
         self._client_lock = threading.Lock()
@@ -118,23 +133,24 @@ class CloudRunLookup:
         self._recent: LockedCache[str, LiveExecution] = LockedCache(_CACHE_SIZE, cache_ttl, timer)
         # A failing API (denied, outage, hang) is asked again only after the same while,
         # so polls stay fast and the warning is not repeated on every poll.
-        self._failed: LockedCache[str, bool] = LockedCache(_CACHE_SIZE, cache_ttl, timer)
-        self._in_flight: dict[str, Future[LiveExecution | None]] = {}
+        self._failed: LockedCache[str, LookupFailure] = LockedCache(_CACHE_SIZE, cache_ttl, timer)
+        self._in_flight: dict[str, Future[Outcome]] = {}
         self._in_flight_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CloudRunLookup:
+    def from_settings(cls, settings: Settings, *, warn: bool = True) -> CloudRunLookup:
         return cls(
             deadline=settings.cloud_run_deadline,
             cache_ttl=settings.cloud_run_cache_ttl,
             client_factory=functools.partial(executions_client, settings.cloud_run_emulator_host),
+            warn=warn,
         )
 
     def __call__(self, executions: Mapping[str, str]) -> dict[str, LiveExecution]:
         """Live states for the stages answered within the deadline; the rest are left out."""
         ends = time.monotonic() + self.deadline
         known: dict[str, LiveExecution] = {}
-        waiting: dict[str, Future[LiveExecution | None]] = {}
+        waiting: dict[str, Future[Outcome]] = {}
         for stage, name in executions.items():
             live = self._final.get(name) or self._recent.get(name)
             if live is not None:
@@ -146,11 +162,46 @@ class CloudRunLookup:
             # running finishes in the background and fills the cache for the next poll.
             wait(set(waiting.values()), timeout=max(ends - time.monotonic(), 0))
             for stage, future in waiting.items():
-                if future.done() and (live := future.result()) is not None:
-                    known[stage] = live
+                if future.done() and isinstance(outcome := future.result(), LiveExecution):
+                    known[stage] = outcome
         return known
 
-    def _fetch(self, name: str) -> Future[LiveExecution | None]:
+    def in_order(self, names: Sequence[str]) -> list[Outcome]:
+        """Outcomes for the first of ``names``, in order: as many as could start in time.
+
+        Lookups start in order, at most ``workers`` at once, until the deadline
+        (the first always starts). Each one started runs to its end, its own
+        deadline at most, so every outcome is a state or a failure and the call
+        returns within two deadlines. What never started is left out, not
+        queued behind: the caller goes on from there next time.
+        """
+        stop_starting = time.monotonic() + self.deadline
+        slots = threading.BoundedSemaphore(self._workers)
+        futures: list[Future[Outcome]] = []
+        for name in names:
+            known = self._known(name)
+            if known is not None:
+                futures.append(_resolved(known))
+                continue
+            # The first always starts, so every call gets somewhere.
+            wait_for = max(stop_starting - time.monotonic(), 0) if futures else None
+            if wait_for == 0 or not slots.acquire(timeout=wait_for):
+                break
+            if futures and time.monotonic() >= stop_starting:
+                slots.release()  # a slot freed just as the deadline passed: too late to start
+                break
+            future = self._fetch(name)
+            future.add_done_callback(lambda _: slots.release())
+            futures.append(future)
+        # Every call ends at its own deadline; the grace covers a server trickling bytes.
+        wait(futures, timeout=max(stop_starting + self.deadline + 1 - time.monotonic(), 0))
+        late = LookupFailure(f"no answer within {self.deadline:g} s")
+        return [f.result() if f.done() else late for f in futures]
+
+    def _known(self, name: str) -> Outcome | None:
+        return self._final.get(name) or self._recent.get(name) or self._failed.get(name)
+
+    def _fetch(self, name: str) -> Future[Outcome]:
         with self._in_flight_lock:
             future = self._in_flight.get(name)
             if future is None:
@@ -158,21 +209,23 @@ class CloudRunLookup:
                 self._in_flight[name] = future
             return future
 
-    def _look_up(self, name: str) -> LiveExecution | None:
+    def _look_up(self, name: str) -> Outcome:
         """One API call; never raises. Cached before it stops being in flight, so no gap."""
         try:
             live = live_execution(self._get_execution(name))
             (self._final if live.job_state in TERMINAL_STATES else self._recent).set(name, live)
             return live
         except Exception as error:
-            self._failed.set(name, True)
-            log.warning(
-                "Cloud Run lookup of %s failed (%s); reporting the stored state",
-                name,
-                _reason(error, self.deadline),
-                extra={"fields": {"executionName": name}},
-            )
-            return None
+            failure = LookupFailure(_reason(error, self.deadline))
+            self._failed.set(name, failure)
+            if self._warn:
+                log.warning(
+                    "Cloud Run lookup of %s failed (%s); reporting the stored state",
+                    name,
+                    failure.reason,
+                    extra={"fields": {"executionName": name}},
+                )
+            return failure
         finally:
             with self._in_flight_lock:
                 self._in_flight.pop(name, None)
@@ -197,6 +250,12 @@ class CloudRunLookup:
                 if self._client is None:
                     self._client = self._client_factory()
         return self._client
+
+
+def _resolved(outcome: Outcome) -> Future[Outcome]:
+    future: Future[Outcome] = Future()
+    future.set_result(outcome)
+    return future
 
 
 def _reason(error: Exception, deadline: float) -> str:

@@ -20,12 +20,15 @@ from diffio_progress.core.stages import (
 from diffio_progress.worker.generation_writer import GenerationWriter
 from diffio_progress.worker.stage_writer import StageWriter
 
+from .executions import Executions, NoExecutions
+
 # What each stage's worker says while it runs, in order.
 STEP_MESSAGES = {
     "preProcessing": ("Downloading upload", "Decoding audio", "Normalising level", "Encoding MP3"),
     "inference": ("Loading model", "Processing audio", "Restoring speech", "Writing output"),
     "restoredVideo": ("Fetching restored audio", "Muxing video", "Encoding video", "Uploading"),
 }
+KILLED = "killed"
 DEFAULT_ERROR = "Inference failed"
 DEFAULT_DETAILS = "Worker exited with code 137: out of memory while processing audio"
 QUEUE_MESSAGE = "Waiting for a GPU"
@@ -54,11 +57,16 @@ class Pace:
 
 @dataclass(frozen=True)
 class Failure:
-    """Fail ``stage`` halfway through, with this error and details."""
+    """Fail ``stage`` halfway through, with this error and details.
+
+    ``killed``: the worker dies without a word instead (an OOM kill); only its
+    execution says so, and the reaper writes the stage failed.
+    """
 
     stage: str
     error: str = DEFAULT_ERROR
     details: str | None = DEFAULT_DETAILS
+    killed: bool = False
 
 
 class Stopped(Exception):
@@ -75,8 +83,9 @@ def simulate(
     failure: Failure | None = None,
     stop: threading.Event | None = None,
     on_change: Callable[[str, str], None] | None = None,
+    executions: Executions | None = None,
 ) -> str:
-    """Run the generation's stages in order; returns ``complete`` or ``failed``.
+    """Run the generation's stages in order; returns ``complete``, ``failed`` or ``killed``.
 
     Every stage is queued first, as a dispatcher would, and the generation
     waits in the queue at falling positions until a worker takes it. Its
@@ -84,16 +93,30 @@ def simulate(
     completes (unavailable if the generation fails before). When preprocessing
     completes the project's ``audioOriginalMp3Ready`` is set, as the upload
     service does. ``stop`` ends the run early by raising ``Stopped``.
+    With ``executions``, each stage runs as a Cloud Run execution whose state
+    is reported along (before the stage document names it).
     """
     stages = VIDEO_STAGES if has_video else AUDIO_STAGES
+    executions = executions or NoExecutions()
     if failure is not None and failure.stage not in stages:
         raise ValueError(f"{failure.stage} is not a stage of this generation")
+    if failure is not None and failure.killed and executions.name(failure.stage) is None:
+        raise ValueError("a worker can only be killed when its stage has an execution")
     stop = stop or threading.Event()
     report = on_change or (lambda stage, status: None)
     run_id = secrets.token_hex(3)
+    names = {stage: executions.name(stage) for stage in stages}
     writers = {
-        stage: StageWriter(db, api_project_id, generation_id, stage, job_id=f"{stage}-{run_id}")
-        for stage in stages
+        stage: StageWriter(
+            db,
+            api_project_id,
+            generation_id,
+            stage,
+            # A Cloud Run worker's jobId is its execution's id (StageWriter.from_environment).
+            job_id=name.rsplit("/", 1)[-1] if name else f"{stage}-{run_id}",
+            execution_name=name,
+        )
+        for stage, name in names.items()
     }
 
     def pause(seconds: float) -> None:
@@ -101,19 +124,26 @@ def simulate(
             raise Stopped
 
     generation = GenerationWriter(db, api_project_id, generation_id)
-    for writer in writers.values():
+    for stage, writer in writers.items():
+        executions.report(stage, "PENDING")
         writer.start(job_state="PENDING", message="Queued")
     generation.transcription("pending")
     report("transcription", "pending")
     wait_in_queue(generation, pace, pause, report)
     for stage, writer in writers.items():
         messages = STEP_MESSAGES[stage]
+        executions.report(stage, "RUNNING")
         writer.start(message=messages[0])
         report(stage, "running")
         for step in range(1, pace.steps):
             pause(pace.step_seconds)
             if failure is not None and failure.stage == stage and step >= pace.steps // 2:
+                if failure.killed:
+                    executions.kill(stage)
+                    report(stage, KILLED)
+                    return KILLED
                 writer.fail(failure.error, failure.details)
+                executions.report(stage, "FAILED", failure.details)
                 report(stage, FAILED)
                 if generation.transcription("unavailable"):
                     report("transcription", "unavailable")
@@ -122,6 +152,7 @@ def simulate(
             writer.progress(round(100 * step / pace.steps), message)
         pause(pace.step_seconds)
         writer.complete()
+        executions.report(stage, "SUCCEEDED")
         report(stage, COMPLETE)
         if stage == PRE_PROCESSING:
             db.document(*paths.project(api_project_id)).update({"audioOriginalMp3Ready": True})

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,15 +19,20 @@ from typing import TextIO
 
 from google.cloud import firestore
 
-from diffio_progress.functions.config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT
+from diffio_progress.functions.config import (
+    CLOUD_RUN_EMULATOR_HOST,
+    FIRESTORE_EMULATOR_HOST,
+    GOOGLE_CLOUD_PROJECT,
+)
 
-from . import emulator
-from .demo import AUDIO_PROJECT, DEMO_USER, Demo, seed_demo
-from .event_world import EventWorld, start_event_world
+from . import emulator, world_reaper
+from .demo import Demo, seed_demo
+from .event_world import start_event_world
+from .executions import Executions, StandInExecutions
 from .firestore_connection import LOCAL_PROJECT, CliError, firestore_errors
 from .processes import NotServing, start_function, stop_group, wait_until_serving
 from .simulator import Pace, Stopped, simulate
-from .watch import DEFAULT_URL
+from .world_text import ready_text
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_FIRESTORE_PORT = 8181
@@ -47,6 +50,7 @@ class WorldOptions:
     firestore_port: int | None = None
     project: str = LOCAL_PROJECT
     pace: Pace = Pace()
+    reaper_period: float = world_reaper.DEFAULT_PERIOD
 
 
 def firestore_port_from_config(root: Path = ROOT) -> int:
@@ -80,14 +84,6 @@ def wait_for_function(process: subprocess.Popen[bytes], url: str, log_path: str)
     except NotServing as failed:
         tail = Path(log_path).read_text(errors="replace").strip().splitlines()[-5:]
         raise CliError(f"The function {failed}:\n" + "\n".join(tail)) from None
-
-
-def python_command() -> str:
-    """How the user should call this Python: the venv's path when run from the clone."""
-    executable = Path(sys.executable)
-    if executable.is_relative_to(Path.cwd()):
-        return shlex.quote(os.path.relpath(executable))
-    return "python"
 
 
 def run(options: WorldOptions, out: TextIO) -> int:
@@ -154,7 +150,9 @@ def _run(
     firestore_port: int,
 ) -> None:
     host_port = reuse or f"{HOST}:{firestore_port}"
+    standin = world_reaper.start_standin(stack)
     env = {**os.environ, FIRESTORE_EMULATOR_HOST: host_port, GOOGLE_CLOUD_PROJECT: options.project}
+    env[CLOUD_RUN_EMULATOR_HOST] = standin.host_port
     # This process's own client (seeding, simulator) talks to the same emulator.
     os.environ[FIRESTORE_EMULATOR_HOST] = host_port
     url = f"http://{HOST}:{options.port}/v1/get_generation_progress"
@@ -186,11 +184,14 @@ def _run(
     demo = seed_demo(db, datetime.now(UTC), on_key=lambda key_id: events.add_endpoint(db, key_id))
     wait_for_function(function, url, log.name)
     events.wait_until_serving()  # the bridge retries until it is
+    # Started once the poll is served, so that it never delays the ready line.
+    reaper = world_reaper.start_reaper(stack, env, standin, HOST, options.reaper_period, say)
 
     stop = threading.Event()
+    executions = StandInExecutions(standin.host_port, options.project)
     simulation = threading.Thread(
         target=_simulate,
-        args=(db, demo, options.pace, stop, say),
+        args=(db, demo, options.pace, stop, say, executions),
         name="simulator",
         daemon=True,
     )
@@ -198,7 +199,8 @@ def _run(
     stack.callback(stop.set)
     simulation.start()
 
-    say(_instructions(demo, url, host_port, options.project, time.monotonic() - started, events))
+    elapsed = time.monotonic() - started
+    say(ready_text(demo, url, host_port, options.project, elapsed, events, reaper))
     while True:
         if function.poll() is not None:
             raise CliError(f"The function stopped unexpectedly (exit code {function.returncode})")
@@ -206,11 +208,22 @@ def _run(
 
 
 def _simulate(
-    db: firestore.Client, demo: Demo, pace: Pace, stop: threading.Event, say: Callable[[str], None]
+    db: firestore.Client,
+    demo: Demo,
+    pace: Pace,
+    stop: threading.Event,
+    say: Callable[[str], None],
+    executions: Executions,
 ) -> None:
     try:
         status = simulate(
-            db, demo.live_project, demo.live_generation, has_video=True, pace=pace, stop=stop
+            db,
+            demo.live_project,
+            demo.live_generation,
+            has_video=True,
+            pace=pace,
+            stop=stop,
+            executions=executions,
         )
     except Stopped:
         return
@@ -218,49 +231,6 @@ def _simulate(
         say(f"The simulator stopped: {type(error).__name__}: {error}")
         return
     say(f"Simulator: {demo.live_generation} is {status}. Ctrl-C stops everything.")
-
-
-def _instructions(
-    demo: Demo, url: str, host_port: str, project: str, elapsed: float, events: EventWorld
-) -> str:
-    python = python_command()
-    body = json.dumps({"generationId": demo.live_generation, "apiProjectId": demo.live_project})
-    rows = "\n".join(
-        f"  {project_id:<11} {generation:<21} {state}"
-        for project_id, generation, state in demo.generations
-    )
-    env = f"FIRESTORE_EMULATOR_HOST={host_port} GOOGLE_CLOUD_PROJECT={project}"
-    simulate_cmd = f"{env} {python} -m diffio_progress simulate"
-    watch = f"{python} -m diffio_progress watch {demo.live_generation}"
-    watch += f" --project-id {demo.live_project}"
-    if url != DEFAULT_URL:
-        watch += f" --url {url}"
-    curl = (
-        f'curl -X POST "{url}" -H "Authorization: Bearer $DIFFIO_API_KEY" '
-        f'-H "Content-Type: application/json" -d {shlex.quote(body)}'
-    )
-    return f"""
-Ready in {elapsed:.1f} s. Ctrl-C stops everything.
-
-API key for user {DEMO_USER} (keyId {demo.key_id}); shown once, stored only as its SHA-256:
-  export DIFFIO_API_KEY={demo.key}
-
-Demo generations (project, generation, state):
-{rows}
-The simulator is moving {demo.live_generation} from pending to complete now (about 35 s).
-Status-change events: a bridge posts every generation and job change to the event function
-on {events.url}, which sends keyId {demo.key_id}'s events to the receiver on
-{events.receiver.url}; each one is verified with the SDK and shown here.
-
-In another terminal, after the export line above:
-  {curl}
-  {watch}
-
-Another live generation, a failing one, or a new key, against this emulator:
-  {simulate_cmd} --project-id {demo.live_project} --api-key-id {demo.key_id}
-  {simulate_cmd} --project-id {AUDIO_PROJECT} --fail-stage inference --api-key-id {demo.key_id}
-  {env} {python} -m diffio_progress create-key --user-id {DEMO_USER}
-"""
 
 
 def _printer(out: TextIO) -> Callable[[str], None]:

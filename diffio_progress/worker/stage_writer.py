@@ -7,7 +7,9 @@
 
 Every write is a Firestore transaction that reads the stage first, so progress
 never moves backwards and a finished stage (complete or failed) is never
-overwritten by a late or duplicate update, even with several writers racing.
+overwritten by a late or duplicate update, even with several writers racing
+(the reaper of dead workers writes through it too). The rule itself is pure:
+``core/job_updates.py``.
 """
 
 from __future__ import annotations
@@ -16,35 +18,22 @@ import math
 import os
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from google.cloud import firestore
 
 from diffio_progress.core import paths
-from diffio_progress.core.stages import (
-    ALL_STAGES,
-    COMPLETE,
-    FAILED,
-    PENDING,
-    RUNNING,
-    clamp_progress,
-    normalize_status,
+from diffio_progress.core.job_updates import (
+    START_STATES,
+    Change,
+    Complete,
+    ExecutionEnded,
+    Fail,
+    Progress,
+    Start,
+    next_document,
 )
-
-# The job document's fields, all written on every update (contract §4).
-JOB_FIELDS = (
-    "jobId",
-    "jobState",
-    "status",
-    "progress",
-    "statusMessage",
-    "error",
-    "errorDetails",
-    "executionName",
-)
-_RANK = {PENDING: 0, RUNNING: 1, COMPLETE: 2, FAILED: 2}
-_START_STATES = {"PENDING": PENDING, "RUNNING": RUNNING}
+from diffio_progress.core.stages import ALL_STAGES, LiveExecution
 
 GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
 # Cloud Run jobs set these in every task's environment.
@@ -56,93 +45,12 @@ REGION_VARIABLES = ("CLOUD_RUN_REGION", "GOOGLE_CLOUD_REGION")
 METADATA_HOST = "GCE_METADATA_HOST"
 
 
-# -- the pure part: what the document becomes ---------------------------------
-
-
-@dataclass(frozen=True)
-class Start:
-    job_id: str | None = None
-    job_state: str = "RUNNING"
-    execution_name: str | None = None
-    message: str | None = None
-
-
-@dataclass(frozen=True)
-class Progress:
-    percent: float
-    message: str | None = None
-
-
-@dataclass(frozen=True)
-class Complete:
-    message: str | None = None
-
-
-@dataclass(frozen=True)
-class Fail:
-    error: str
-    details: str | None = None
-    job_state: str = "FAILED"
-
-
-Change = Start | Progress | Complete | Fail
-
-
-def next_document(current: Mapping[str, Any] | None, change: Change) -> dict[str, Any] | None:
-    """The job fields after ``change``, or ``None`` when nothing may be written.
-
-    Nothing is written over a terminal stage, nor for a progress update that
-    is behind the stored progress (a late update: its message is stale too).
-    A late ``start`` never moves a running stage back to pending.
-    """
-    stored: dict[str, Any] = dict.fromkeys(JOB_FIELDS)
-    if current is not None:
-        stored.update((field, current.get(field)) for field in JOB_FIELDS)
-    status = normalize_status(stored["status"]) if current is not None else PENDING
-    if status in (COMPLETE, FAILED):
-        return None
-    progress = clamp_progress(stored["progress"])
-    document = {**stored, "status": status, "progress": progress, "error": None}
-    document["errorDetails"] = None
-    if isinstance(change, Start):
-        new_status = _START_STATES[change.job_state]
-        if _RANK[new_status] >= _RANK[status]:
-            document.update(
-                status=new_status, jobState=change.job_state, statusMessage=change.message
-            )
-        document["jobId"] = change.job_id or stored["jobId"]
-        document["executionName"] = change.execution_name or stored["executionName"]
-    elif isinstance(change, Progress):
-        percent = clamp_progress(change.percent)
-        if percent < progress:
-            return None
-        document.update(status=RUNNING, jobState="RUNNING", progress=percent)
-        if change.message is not None:
-            document["statusMessage"] = change.message
-    elif isinstance(change, Complete):
-        document.update(
-            status=COMPLETE, jobState="SUCCEEDED", progress=100, statusMessage=change.message
-        )
-    else:
-        document.update(
-            status=FAILED,
-            jobState=change.job_state,
-            error=change.error,
-            errorDetails=change.details,
-            statusMessage=None,
-        )
-    return document
-
-
 def _check_percent(percent: float) -> float:
     if isinstance(percent, bool) or not isinstance(percent, (int, float)):
         raise TypeError("percent must be a number")
     if not math.isfinite(percent) or not 0 <= percent <= 100:
         raise ValueError(f"percent must be between 0 and 100, got {percent!r}")
     return percent
-
-
-# -- the I/O part ----------------------------------------------------------------
 
 
 @firestore.transactional
@@ -239,7 +147,7 @@ class StageWriter:
         message: str | None = None,
     ) -> bool:
         """Mark the stage started (``RUNNING``) or queued (``PENDING``)."""
-        if job_state not in _START_STATES:
+        if job_state not in START_STATES:
             raise ValueError(f"job_state must be PENDING or RUNNING, got {job_state!r}")
         return self._write(
             Start(
@@ -260,6 +168,14 @@ class StageWriter:
     def fail(self, error: str, details: str | None = None, cancelled: bool = False) -> bool:
         """Mark the stage failed with a short ``error`` and optional ``details``."""
         return self._write(Fail(error, details, "CANCELLED" if cancelled else "FAILED"))
+
+    def execution_ended(self, execution_name: str, live: LiveExecution) -> bool:
+        """The reaper's write: fail the stage because its execution ``execution_name`` died.
+
+        Refused when the stage already finished (a worker's ``complete`` wins), when
+        it now names another execution, or when ``live`` is not ``FAILED``/``CANCELLED``.
+        """
+        return self._write(ExecutionEnded(execution_name, live))
 
     def read(self) -> dict[str, Any] | None:
         snapshot = self.ref.get()

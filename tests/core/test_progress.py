@@ -337,14 +337,24 @@ def test_a_malformed_text_field_is_treated_as_missing(field: str, value: object)
     ("execution", "looked_up"),
     [
         (EXECUTION, True),
+        ("projects/example.com:p/locations/us-central1/jobs/j_1/executions/j_1-x7k2p", True),
         ("not/a/resource", False),
         ("projects/p/locations/l/jobs/j", False),
         (42, False),
+        # An HTTP client would resolve these segments and ask for another resource.
+        ("projects/p/locations/l/jobs/j/executions/..", False),
+        ("projects/p/locations/l/jobs/../executions/e", False),
+        ("projects/p/locations/l/jobs/j/executions/.", False),
+        # These would change the URL's path, query or fragment.
+        ("projects/p/locations/l/jobs/j/executions/e?alt=media", False),
+        ("projects/p/locations/l/jobs/j/executions/e#x", False),
+        ("projects/p/locations/l/jobs/j/executions/e%2F..", False),
+        ("projects/p/locations/l/jobs/j/executions/e x", False),
     ],
 )
 def test_only_well_formed_execution_names_are_looked_up(execution: object, looked_up: bool) -> None:
     stages = {"inference": read_stage({"status": "running", "executionName": execution})}
-    assert live_lookups(stages) == ({"inference": EXECUTION} if looked_up else {})
+    assert live_lookups(stages) == ({"inference": execution} if looked_up else {})
 
 
 @pytest.mark.parametrize("status", ["complete", "failed"])

@@ -1,7 +1,7 @@
 """Live Cloud Run state: the mapping table, the deadline, degrading, caching, the switch.
 
 The real ``run_v2.ExecutionsClient`` talks over HTTP to the local stand-in
-(tests/cloud_run_standin.py); the function reads Firestore on the emulator.
+(diffio_progress/tools/cloud_run_standin.py); the function reads Firestore on the emulator.
 """
 
 from __future__ import annotations
@@ -19,9 +19,15 @@ import pytest
 from google.cloud import run_v2
 
 from diffio_progress.core.stages import LiveExecution
-from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client, live_execution
-from tests import cloud_run_standin as standin_replies
-from tests.cloud_run_standin import CloudRunStandIn, Reply
+from diffio_progress.functions.cloud_run import (
+    CloudRunLookup,
+    LookupFailure,
+    executions_client,
+    live_execution,
+)
+from diffio_progress.tools import cloud_run_standin as standin_replies
+from diffio_progress.tools.cloud_run_standin import CloudRunStandIn, Reply
+from tests.log_records import Records, kept
 from tests.seed import Seeder
 
 PATH = "/v1/get_generation_progress"
@@ -128,23 +134,11 @@ class FakeClock:
         return self.now
 
 
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
 def cloud_run_warnings() -> Iterator[list[logging.LogRecord]]:
     """Warnings of the lookup module (the package logger does not propagate to the root)."""
-    logger = logging.getLogger("diffio_progress.functions.cloud_run")
-    handler = Records()
-    logger.addHandler(handler)
-    yield handler.records
-    logger.removeHandler(handler)
+    with kept(Records(), "diffio_progress.functions.cloud_run") as handler:
+        yield handler.records
 
 
 def new_execution(label: str) -> str:
@@ -352,6 +346,67 @@ def test_client_is_created_lazily_once_for_all_threads(standin: CloudRunStandIn)
         thread.join()
     assert len(made) == 1
     assert all(standin.requests(n) >= 1 for n in names)
+
+
+# -- in order, for the reaper ---------------------------------------------------
+
+
+def test_in_order_answers_a_state_or_a_reason_for_each_execution_in_order(
+    standin: CloudRunStandIn, cloud_run_warnings: list[logging.LogRecord]
+) -> None:
+    lookup = lookup_for(standin, warn=False)
+    names = [
+        scripted(standin, "failed", standin_replies.failed),
+        scripted(standin, "running", standin_replies.running),
+        standin.script(new_execution("e403"), standin_replies.http_error(403, "denied")),
+        new_execution("e404"),  # unknown to the stand-in
+        standin.script(new_execution("e500"), standin_replies.http_error(500, "boom")),
+    ]
+    outcomes = lookup.in_order(names)
+    assert outcomes[:2] == [
+        LiveExecution("FAILED", OOM),
+        LiveExecution("RUNNING", "Tasks are running"),
+    ]
+    reasons = [getattr(o, "reason", "") for o in outcomes[2:]]
+    assert [r.split(":")[0] for r in reasons] == ["HTTP 403", "HTTP 404", "HTTP 500"]
+    assert cloud_run_warnings == []  # warn=False: the caller names what failed itself
+
+
+def test_in_order_counts_a_hung_execution_as_a_timeout_and_goes_past_it(
+    standin: CloudRunStandIn,
+) -> None:
+    lookup = lookup_for(standin, deadline=0.5, workers=2, warn=False)
+    hung = scripted(standin, "hang", standin_replies.hang)
+    rest = [scripted(standin, f"ok{i}", standin_replies.succeeded) for i in range(3)]
+    outcomes = lookup.in_order([hung, *rest])
+    assert outcomes[0] == LookupFailure("no answer within 0.5 s")
+    assert [o.job_state for o in outcomes[1:] if isinstance(o, LiveExecution)] == ["SUCCEEDED"] * 3
+
+
+def test_in_order_leaves_what_it_could_not_start_for_later_and_does_not_queue_it(
+    standin: CloudRunStandIn,
+) -> None:
+    # One worker, every execution hung: the first starts (it always does), and by the
+    # time it gives up the deadline for starting more has passed.
+    lookup = lookup_for(standin, deadline=0.3, workers=1, warn=False)
+    names = [scripted(standin, f"hang{i}", standin_replies.hang) for i in range(4)]
+    outcomes = lookup.in_order(names)
+    assert outcomes == [LookupFailure("no answer within 0.3 s")]
+    time.sleep(1.0)  # anything left queued in the background would have been sent by now
+    assert [standin.requests(n) for n in names] == [1, 0, 0, 0]
+
+
+def test_in_order_answers_known_states_without_a_call(standin: CloudRunStandIn) -> None:
+    clock = FakeClock()
+    lookup = lookup_for(standin, timer=clock, warn=False)
+    done = scripted(standin, "failed", standin_replies.failed)
+    denied = standin.script(new_execution("e403"), standin_replies.http_error(403))
+    first = lookup.in_order([done, denied])
+    assert lookup.in_order([done, denied]) == first
+    assert (standin.requests(done), standin.requests(denied)) == (1, 1)
+    clock.now += 6  # a failure is asked again after the TTL; a terminal state never
+    lookup.in_order([done, denied])
+    assert (standin.requests(done), standin.requests(denied)) == (1, 2)
 
 
 # -- through the function, in process ----------------------------------------

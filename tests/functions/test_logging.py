@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -13,10 +12,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from diffio_progress.functions.logs import LOGGER_NAME, JsonFormatter
+from diffio_progress.functions.logs import LOGGER_NAME
 from diffio_progress.tools import emulator
 from tests import secrecy
 from tests.conftest import TEST_PROJECT
+from tests.log_records import JsonLines, kept
 from tests.seed import MINTED_KEYS, Seeder
 
 PATH = "/v1/get_generation_progress"
@@ -26,31 +26,13 @@ TRACE_KEY = "logging.googleapis.com/trace"
 SPAN_KEY = "logging.googleapis.com/spanId"
 
 
-class _Lines(logging.Handler):
-    """The package's log records, formatted exactly as they go to stdout, parsed back."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JsonFormatter())
-        self.entries: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.entries.append(json.loads(self.format(record)))
-
-    def requests(self) -> list[dict[str, Any]]:
-        return [e for e in self.entries if "httpRequest" in e]
-
-
 @pytest.fixture
-def lines() -> Iterator[_Lines]:
-    handler = _Lines()
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
+def lines() -> Iterator[JsonLines]:
+    with kept(JsonLines(), LOGGER_NAME) as handler:
+        yield handler
 
 
-def _only_line(lines: _Lines) -> dict[str, Any]:
+def _only_line(lines: JsonLines) -> dict[str, Any]:
     # Request lines only: a Firestore read abandoned by an earlier test's outage may still
     # log its warning now. The served test below checks that nothing else is written.
     entries = lines.requests()
@@ -59,7 +41,7 @@ def _only_line(lines: _Lines) -> dict[str, Any]:
 
 
 def test_a_poll_writes_one_line_with_every_cloud_logging_field(
-    client: Any, seed: Seeder, lines: _Lines
+    client: Any, seed: Seeder, lines: JsonLines
 ) -> None:
     key = seed.api_key("user-1", key_id="key-public-1")
     seed.project("proj-1", "user-1")
@@ -127,7 +109,7 @@ def test_a_poll_writes_one_line_with_every_cloud_logging_field(
     ],
 )
 def test_trace_comes_from_either_header(
-    client: Any, lines: _Lines, headers: dict[str, str], trace: str | None, span: str | None
+    client: Any, lines: JsonLines, headers: dict[str, str], trace: str | None, span: str | None
 ) -> None:
     response = client.post(PATH, data=b"{", headers=headers)
     assert response.status_code == 400
@@ -163,7 +145,7 @@ def test_trace_comes_from_either_header(
 def test_every_answer_writes_exactly_one_line_with_what_is_known(
     client: Any,
     seed: Seeder,
-    lines: _Lines,
+    lines: JsonLines,
     make_request: Callable[[Any, str], Any],
     status: int,
     fields: dict[str, str],
@@ -184,7 +166,7 @@ def test_every_answer_writes_exactly_one_line_with_what_is_known(
 
 
 def test_an_outage_is_logged_at_error_with_its_request_line(
-    client: Any, seed: Seeder, lines: _Lines, monkeypatch: pytest.MonkeyPatch
+    client: Any, seed: Seeder, lines: JsonLines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{emulator.free_port()}")
     monkeypatch.setenv("FIRESTORE_TIMEOUT_SECONDS", "1")
@@ -198,7 +180,9 @@ def test_an_outage_is_logged_at_error_with_its_request_line(
     )
 
 
-def test_a_key_in_the_query_string_is_not_logged(client: Any, seed: Seeder, lines: _Lines) -> None:
+def test_a_key_in_the_query_string_is_not_logged(
+    client: Any, seed: Seeder, lines: JsonLines
+) -> None:
     key = seed.world()
     response = client.post(f"{PATH}?key={key}", json={"generationId": "gen-1"})
     assert response.status_code == 401
@@ -263,7 +247,7 @@ def test_the_secrecy_check_sees_the_logs_and_would_catch_a_leak(
 
 
 def test_a_refused_key_is_logged_by_its_key_id_never_by_the_key(
-    client: Any, seed: Seeder, lines: _Lines
+    client: Any, seed: Seeder, lines: JsonLines
 ) -> None:
     key = seed.api_key("user-1", key_id="key-revoked-1", status="revoked")
     seed.project("proj-1", "user-1")

@@ -116,7 +116,7 @@ def env_without_emulator() -> dict[str, str]:
 
 @pytest.fixture
 def world() -> Iterator[World]:
-    started = World("--step-seconds", "0.1", env=env_without_emulator())
+    started = World("--step-seconds", "0.1", "--reaper-seconds", "1", env=env_without_emulator())
     yield started
     started.kill()
 
@@ -175,18 +175,47 @@ def test_run_serves_a_live_world_and_ctrl_c_leaves_nothing_running(world: World)
     # The live generation's events reached the receiver, verified, through the bridge.
     live = json.loads(body)["generationId"]
     world.wait_for(rf"webhook  generation\.completed +{live} \(demo-video\) complete .*verified")
+
+    # A killed worker: the printed command, then the reaper fails its stage (watch exits 1),
+    # and the reaper's write raises generation.failed at the receiver.
+    kill = world.wait_for(r"--kill-stage inference --api-key-id \S+$").strip()
+    killed = subprocess.run(
+        ["bash", "-c", kill + " --step-seconds 0.1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == 0, killed.stderr
+    assert "inference: killed" in killed.stdout
+    generation = killed.stdout.splitlines()[-1].split(":")[0]
+    watched = subprocess.run(
+        ["bash", "-c", watch.replace(live, generation) + " --json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert watched.returncode == 1, watched.stdout + watched.stderr
+    final = json.loads(watched.stdout.splitlines()[-1])
+    assert (final["status"], final["error"]) == ("failed", "Cloud Run execution failed")
+    assert "exited with code 137" in final["inference"]["errorDetails"]
+    world.wait_for(rf"webhook  generation\.failed +{generation} \(demo-video\) error .*verified")
+
     text = "\n".join(world.lines)
     events_port = int(re.findall(r"event function\s+on http://127\.0\.0\.1:(\d+)/", text)[0])
     receiver_port = int(re.findall(r"receiver on\s+http://127\.0\.0\.1:(\d+)/", text)[0])
+    reaper_port = int(re.findall(r"The reaper \(http://127\.0\.0\.1:(\d+)\)", text)[0])
     assert "bridge:" not in text  # no change failed to reach the event function
     assert "TRIPWIRE" not in text
 
     # The check below can see them while they run: the functions and the emulator's JVM.
-    assert len(processes_using(world.port)) >= 1
-    assert len(processes_using(events_port)) >= 1
+    for port in (world.port, events_port, reaper_port):
+        assert len(processes_using(port)) >= 1, port
     assert any("java" in cmd for cmd in processes_using(world.firestore_port))
     assert world.stop(signal.SIGINT) == 0
-    for port in (world.port, world.firestore_port, events_port, receiver_port):
+    for port in (world.port, world.firestore_port, events_port, receiver_port, reaper_port):
         assert nothing_listens(port), port
         assert processes_using(port) == [], port
 

@@ -8,19 +8,10 @@ from typing import Any
 
 import pytest
 from google.cloud import firestore
-from hypothesis import given
-from hypothesis import strategies as st
 
-from diffio_progress.worker.stage_writer import (
-    JOB_FIELDS,
-    Change,
-    Complete,
-    Fail,
-    Progress,
-    StageWriter,
-    Start,
-    next_document,
-)
+from diffio_progress.core.job_updates import JOB_FIELDS
+from diffio_progress.core.stages import LiveExecution
+from diffio_progress.worker.stage_writer import StageWriter
 from tests import spec_example
 from tests.conftest import TEST_PROJECT
 from tests.seed import Seeder
@@ -219,6 +210,36 @@ def test_two_writers_racing_on_one_stage(firestore_host: str, db: firestore.Clie
     assert late_after_complete == [False] * 5
 
 
+def test_execution_ended_fails_a_running_stage_with_the_live_state(db: firestore.Client) -> None:
+    name = "projects/p/locations/us-central1/jobs/inference/executions/inference-abc"
+    w = writer(db, execution_name=name)
+    w.start("inference-abc")
+    w.progress(62, "Processing audio")
+
+    assert w.execution_ended(name, LiveExecution("CANCELLED", "The execution was cancelled"))
+
+    doc = stored(db)
+    assert {k: doc[k] for k in ("status", "progress", "jobState", "error", "errorDetails")} == {
+        "status": "failed",
+        "progress": 62,
+        "jobState": "CANCELLED",
+        "error": "Cloud Run execution cancelled",
+        "errorDetails": "The execution was cancelled",
+    }
+    assert doc["statusMessage"] is None
+
+
+def test_execution_ended_never_overwrites_a_completed_stage(db: firestore.Client) -> None:
+    name = "projects/p/locations/us-central1/jobs/inference/executions/inference-abc"
+    w = writer(db, execution_name=name)
+    w.start()
+    assert w.complete()
+    final = stored(db)
+
+    assert w.execution_ended(name, LiveExecution("FAILED", "exited with code 137")) is False
+    assert stored(db) == final
+
+
 def test_from_environment_names_the_cloud_run_execution(db: firestore.Client) -> None:
     env = {
         "CLOUD_RUN_JOB": "inference",
@@ -272,30 +293,3 @@ def test_the_function_reports_what_the_writer_wrote(seed: Seeder, client: Any) -
     body = response.get_json()
     assert body["status"] == "processing"
     assert body["inference"] == spec_example.RESPONSE["inference"]
-
-
-# -- the pure rule, over any sequence of updates -------------------------------------
-
-changes = st.one_of(
-    st.builds(Start, job_state=st.sampled_from(["PENDING", "RUNNING"]), message=st.text()),
-    st.builds(Progress, percent=st.floats(0, 100), message=st.none() | st.text(max_size=5)),
-    st.builds(Complete),
-    st.builds(Fail, error=st.text(min_size=1, max_size=5)),
-)
-
-
-@given(st.lists(changes, max_size=30))
-def test_any_sequence_keeps_progress_monotonic_and_terminal_final(
-    sequence: list[Change],
-) -> None:
-    doc: dict[str, Any] | None = None
-    for change in sequence:
-        after = next_document(doc, change)
-        if doc is not None and doc["status"] in ("complete", "failed"):
-            assert after is None
-        if after is None:
-            continue
-        if doc is not None:
-            assert after["progress"] >= doc["progress"]
-        assert set(after) == set(JOB_FIELDS)
-        doc = after

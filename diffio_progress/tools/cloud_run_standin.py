@@ -5,19 +5,25 @@ the REST/JSON mapping of ``google.cloud.run.v2.Execution`` (camelCase), so the
 real ``run_v2.ExecutionsClient`` (REST transport, ``http://`` endpoint,
 anonymous credentials) can talk to it. Each execution is scripted with a list
 of replies (the last one repeats), and every request is counted per path.
+
+Another process (the simulator of ``make run``'s world) flips an execution's
+state through the control route, ``PUT /control/v2/{execution name}`` with
+``{"state": "FAILED", "message": "..."}``: see ``set_state``.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 _PREFIX = "/v2/"
+_CONTROL = "/control/v2/"
 _STATUS_NAMES = {
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
@@ -115,6 +121,33 @@ def hang(name: str) -> Reply:
     return slow(running(name), 60.0)
 
 
+# What the control route accepts: the contract's jobState names.
+STATES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
+
+
+def reply_for(name: str, state: str, message: str | None = None) -> Reply:
+    """Execution ``name`` in ``state``; ``message`` is a failure's ``Completed`` message."""
+    if state == "FAILED":
+        return failed(name, message) if message else failed(name)
+    if state == "CANCELLED":
+        return cancelled(name, message) if message else cancelled(name)
+    return {"PENDING": pending, "RUNNING": running, "SUCCEEDED": succeeded}[state](name)
+
+
+def set_state(host_port: str, name: str, state: str, message: str | None = None) -> None:
+    """Make the stand-in at ``host_port`` report execution ``name`` in ``state`` from now on.
+
+    Raises ``OSError`` (``urllib.error.URLError``) when the stand-in is not there.
+    """
+    body = json.dumps({"state": state, "message": message}).encode()
+    request = urllib.request.Request(
+        f"http://{host_port}{_CONTROL}{quote(name)}", data=body, method="PUT"
+    )
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
 class CloudRunStandIn:
     """A threaded HTTP server on 127.0.0.1 with scripted executions; use as a context manager."""
 
@@ -177,6 +210,24 @@ class CloudRunStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def do_PUT(self) -> None:
+                path = urlsplit(self.path).path
+                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    order = json.loads(self.rfile.read(length))
+                    state, message = order["state"], order.get("message")
+                    if not path.startswith(_CONTROL) or state not in STATES:
+                        raise ValueError(state)
+                    if not isinstance(message, str | None):
+                        raise TypeError(message)
+                except (ValueError, KeyError, TypeError):
+                    states = ", ".join(STATES)
+                    self._send(http_error(400, f"PUT {_CONTROL}{{name}} {{state: {states}}}"))
+                    return
+                name = unquote(path.removeprefix(_CONTROL))
+                standin.script(name, reply_for(name, state, message))
+                self._send(Reply(200, {"name": name, "state": state}))
 
             def do_GET(self) -> None:
                 reply = standin._next_reply(urlsplit(self.path).path)

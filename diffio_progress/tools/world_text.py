@@ -1,0 +1,73 @@
+"""What `run` prints once the world is ready: the key (once), the demo, and commands to paste."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from . import world_reaper
+from .demo import AUDIO_PROJECT, DEMO_USER, Demo
+from .event_world import EventWorld
+from .watch import DEFAULT_URL
+
+
+def python_command() -> str:
+    """How the user should call this Python: the venv's path when run from the clone."""
+    executable = Path(sys.executable)
+    if executable.is_relative_to(Path.cwd()):
+        return shlex.quote(os.path.relpath(executable))
+    return "python"
+
+
+def ready_text(
+    demo: Demo,
+    url: str,
+    host_port: str,
+    project: str,
+    elapsed: float,
+    events: EventWorld,
+    reaper: world_reaper.WorldReaper,
+) -> str:
+    """Ready in …, the key shown once, the demo generations and what to paste next."""
+    python = python_command()
+    body = json.dumps({"generationId": demo.live_generation, "apiProjectId": demo.live_project})
+    rows = "\n".join(
+        f"  {project_id:<11} {generation:<21} {state}"
+        for project_id, generation, state in demo.generations
+    )
+    env = f"FIRESTORE_EMULATOR_HOST={host_port} GOOGLE_CLOUD_PROJECT={project}"
+    env += f" CLOUD_RUN_EMULATOR_HOST={reaper.standin}"
+    simulate_cmd = f"{env} {python} -m diffio_progress simulate"
+    watch = f"{python} -m diffio_progress watch {demo.live_generation}"
+    watch += f" --project-id {demo.live_project}"
+    if url != DEFAULT_URL:
+        watch += f" --url {url}"
+    curl = (
+        f'curl -X POST "{url}" -H "Authorization: Bearer $DIFFIO_API_KEY" '
+        f'-H "Content-Type: application/json" -d {shlex.quote(body)}'
+    )
+    return f"""
+Ready in {elapsed:.1f} s. Ctrl-C stops everything.
+
+API key for user {DEMO_USER} (keyId {demo.key_id}); shown once, stored only as its SHA-256:
+  export DIFFIO_API_KEY={demo.key}
+
+Demo generations (project, generation, state):
+{rows}
+The simulator is moving {demo.live_generation} from pending to complete now (about 35 s).
+Status-change events: a bridge posts every generation and job change to the event function
+on {events.url}, which sends keyId {demo.key_id}'s events to the receiver on
+{events.receiver.url}; each one is verified with the SDK and shown here.
+
+In another terminal, after the export line above:
+  {curl}
+  {watch}
+
+Another live generation, a failing one, or a new key, against this emulator:
+  {simulate_cmd} --project-id {demo.live_project} --api-key-id {demo.key_id}
+  {simulate_cmd} --project-id {AUDIO_PROJECT} --fail-stage inference --api-key-id {demo.key_id}
+  {env} {python} -m diffio_progress create-key --user-id {DEMO_USER}
+{world_reaper.instructions(reaper, simulate_cmd, demo.live_project, demo.key_id)}"""
