@@ -18,8 +18,8 @@ from google.cloud import firestore
 
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.logs import LOGGER_NAME
-from tests import cloud_run_standin as standin_replies
-from tests.cloud_run_standin import CloudRunStandIn
+from diffio_progress.tools import cloud_run_standin as standin_replies
+from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
 from tests.conftest import TEST_PROJECT
 from tests.counted_handler import BATCH, counted_handler
 from tests.functions.test_openapi import validate

@@ -66,6 +66,13 @@ class World:
                 return line
         pytest.fail(f"no line matching {pattern!r} in {timeout} s:\n" + "\n".join(self.lines))
 
+    def find(self, pattern: str, timeout: float = 120) -> str:
+        """A line already read that matches ``pattern``, else the next one that does."""
+        for line in self.lines:
+            if re.search(pattern, line):
+                return line
+        return self.wait_for(pattern, timeout)
+
     def stop(self, sig: signal.Signals) -> int:
         self.process.send_signal(sig)
         code = self.process.wait(60)
@@ -178,7 +185,7 @@ def test_run_serves_a_live_world_and_ctrl_c_leaves_nothing_running(world: World)
 
     # A killed worker: the printed command, then the reaper fails its stage (watch exits 1),
     # and the reaper's write raises generation.failed at the receiver.
-    kill = world.wait_for(r"--kill-stage inference --api-key-id \S+$").strip()
+    kill = world.find(r"--kill-stage inference --api-key-id \S+$").strip()
     killed = subprocess.run(
         ["bash", "-c", kill + " --step-seconds 0.1"],
         cwd=ROOT,
@@ -201,7 +208,7 @@ def test_run_serves_a_live_world_and_ctrl_c_leaves_nothing_running(world: World)
     final = json.loads(watched.stdout.splitlines()[-1])
     assert (final["status"], final["error"]) == ("failed", "Cloud Run execution failed")
     assert "exited with code 137" in final["inference"]["errorDetails"]
-    world.wait_for(rf"webhook  generation\.failed +{generation} \(demo-video\) error .*verified")
+    world.find(rf"webhook  generation\.failed +{generation} \(demo-video\) error: .*verified")
 
     text = "\n".join(world.lines)
     events_port = int(re.findall(r"event function\s+on http://127\.0\.0\.1:(\d+)/", text)[0])
