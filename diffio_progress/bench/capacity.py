@@ -12,21 +12,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 from contextlib import ExitStack
 
 from google.cloud import firestore
 
 from diffio_progress.tools import emulator
-from diffio_progress.tools.processes import (
-    NotServing,
-    start_function,
-    stop_group,
-    wait_until_serving,
-)
 
-from .harness import PROJECT, ROOT, Generation, poll_of, seed
-from .load import Poll, Throughput, closed_loop, process_tree_cpu
+from .harness import PROJECT, ROOT, Generation, poll_of, seed, served
+from .load import Poll, Throughput, closed_loop, process_tree_cpu, process_tree_rss
 
 THREADS = (1, 4, 8, 16, 32, 80)
 
@@ -34,32 +27,19 @@ THREADS = (1, 4, 8, 16, 32, 80)
 def measure(
     threads: int, env: dict[str, str], gens: list[Generation], seconds: float
 ) -> Throughput:
-    port = emulator.free_port()
-    process = start_function(
-        "get_generation_progress",
-        ROOT / "main.py",
-        port,
-        env={**env, "WORKERS": "1", "THREADS": str(threads)},
-        stdout=subprocess.DEVNULL,
-        cpus=(0,),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_serving(process, url, 60)
-        except NotServing as failed:
-            raise RuntimeError(f"THREADS={threads}: {failed}") from None
+    """One THREADS setting: the deployed main.py on CPU 0, as many clients as threads."""
+    threads_env = {**env, "WORKERS": "1", "THREADS": str(threads)}
+    with served("get_generation_progress", ROOT / "main.py", threads_env, cpus=(0,)) as (url, pid):
 
         def factory(i: int) -> Poll:
             return poll_of(url, gens[i % len(gens)], project=True, floor=False)
 
         closed_loop(factory, threads, 1.0)  # warm up: connections, caches, the JIT of the emulator
-        cpu_before = process_tree_cpu(process.pid)
+        cpu_before = process_tree_cpu(pid)
         run = closed_loop(factory, threads, seconds)
-        run.server_cpu = process_tree_cpu(process.pid) - cpu_before
+        run.server_cpu = process_tree_cpu(pid) - cpu_before
+        run.server_rss = process_tree_rss(pid)
         return run
-    finally:
-        stop_group(process)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,16 +57,17 @@ def main(argv: list[str] | None = None) -> int:
         gens = seed(firestore.Client(project=PROJECT), args.generations, "cap")
         print(
             "| THREADS (= concurrency) | polls/s | p50 | p99 | errors | function CPU busy "
-            "| CPU per poll | polls/s at 100% CPU |"
+            "| CPU per poll | polls/s at 100% CPU | memory (RSS) |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for threads in THREADS:
             run = measure(threads, env, gens, args.seconds)
             busy = run.server_cpu / run.seconds
             print(
                 f"| {threads} | {run.per_second:.0f} | {run.samples.p50 * 1000:.1f} ms "
                 f"| {run.samples.percentile(99) * 1000:.1f} ms | {run.errors} | {busy:.0%} "
-                f"| {run.cpu_per_request * 1000:.2f} ms | {1 / run.cpu_per_request:.0f} |",
+                f"| {run.cpu_per_request * 1000:.2f} ms | {1 / run.cpu_per_request:.0f} "
+                f"| {run.server_rss / 2**20:.0f} MiB |",
                 flush=True,
             )
     return 0

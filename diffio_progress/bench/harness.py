@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,8 +78,13 @@ def seed(db: firestore.Client, count: int, prefix: str) -> list[Generation]:
 
 
 @contextmanager
-def served(target: str, source: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """functions-framework serving ``target`` on a free loopback port; yields URL and pid."""
+def served(
+    target: str, source: Path, env: dict[str, str], cpus: Sequence[int] = ()
+) -> Iterator[tuple[str, int]]:
+    """functions-framework serving ``target`` on a free loopback port; yields URL and pid.
+
+    ``cpus`` pins the server (and the worker it forks) to those CPUs.
+    """
     port = emulator.free_port()
     process = start_function(
         target,
@@ -87,11 +92,12 @@ def served(target: str, source: Path, env: dict[str, str]) -> Iterator[tuple[str
         port,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,  # the function's one log line per request, as deployed
+        cpus=cpus,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         try:
-            wait_until_serving(process, url, 30)
+            wait_until_serving(process, url, 60)
         except NotServing as failed:
             raise RuntimeError(f"functions-framework ({target}) {failed}") from None
         yield url, process.pid

@@ -140,6 +140,7 @@ class Throughput:
     errors: int = 0
     seconds: float = 0.0
     server_cpu: float = 0.0  # CPU seconds the serving processes used meanwhile
+    server_rss: int = 0  # bytes the serving processes held at the end
     samples: Samples = field(default_factory=Samples)  # every answered request's latency
 
     @property
@@ -151,21 +152,44 @@ class Throughput:
         return self.server_cpu / self.requests if self.requests else float("nan")
 
 
-def process_tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its children (gunicorn's worker), Linux only."""
-    total = 0.0
-    pending = [pid]
-    tick = os.sysconf("SC_CLK_TCK")
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (gunicorn's worker), Linux only."""
+    found, pending = [], [pid]
     while pending:
         current = pending.pop()
         try:
-            stat = Path(f"/proc/{current}/stat").read_text()
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        found.append(current)
         pending.extend(int(c) for c in children)
+    return found
+
+
+def process_tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its children (gunicorn's worker), Linux only."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for member in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def process_tree_rss(pid: int) -> int:
+    """Resident memory, in bytes, of ``pid`` and its children, Linux only."""
+    total = 0
+    for member in _process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        total += next(
+            int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")
+        )
     return total
 
 

@@ -7,7 +7,6 @@ caller passes in ``now`` and the new event's id. The overall status comes from
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,9 +14,15 @@ from typing import Any
 
 from . import paths
 from .ids import is_document_id
-from .stages import ALL_STAGES, COMPLETE, FAILED, PENDING, PROCESSING, normalize_status
-
-log = logging.getLogger(__name__)
+from .stages import (
+    ALL_STAGES,
+    COMPLETE,
+    FAILED,
+    PENDING,
+    PROCESSING,
+    normalize_status,
+    text_field,
+)
 
 QUEUED_EVENT = "generation.queued"
 PROCESSING_EVENT = "generation.processing"
@@ -128,15 +133,6 @@ def rfc3339(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def text_field(generation: Mapping[str, Any], name: str) -> str | None:
-    """A generation's optional string field; anything but a string is null (one warning)."""
-    value = generation.get(name)
-    if value is None or isinstance(value, str):
-        return value
-    log.warning("generation field %s is not a string; reporting null", name)
-    return None
-
-
 def build_payload(
     body: Mapping[str, Any],
     generation: Mapping[str, Any],
@@ -155,12 +151,12 @@ def build_payload(
         "eventType": kind.event_type,
         "eventId": event_id,
         "createdAt": rfc3339(created_at),
-        "apiKeyId": text_field(generation, "apiKeyId"),
+        "apiKeyId": text_field(generation, "apiKeyId", "generation"),
         "apiProjectId": body["apiProjectId"],
         "generationId": body["generationId"],
         "status": kind.status,
         "hasVideo": body["hasVideo"],
-        "modelKey": text_field(generation, "modelKey"),
+        "modelKey": text_field(generation, "modelKey", "generation"),
         "error": body.get("error") if failed else None,
         "errorDetails": body.get("errorDetails") if failed else None,
     }

@@ -142,18 +142,18 @@ def read_stage(job: Mapping[str, Any] | None) -> Stage:
     if job is None:
         return Stage()
     status = normalize_status(job.get("status"))
-    execution_name = _text(job, "executionName")
+    execution_name = text_field(job, "executionName")
     if execution_name is not None and not is_execution_name(execution_name):
         log.warning("job field executionName is not an execution resource name; ignoring it")
         execution_name = None
     return Stage(
         status=status,
         progress=100 if status == COMPLETE else clamp_progress(job.get("progress")),
-        job_id=_text(job, "jobId"),
-        job_state=_text(job, "jobState"),
-        status_message=_text(job, "statusMessage"),
-        error=_text(job, "error"),
-        error_details=_text(job, "errorDetails"),
+        job_id=text_field(job, "jobId"),
+        job_state=text_field(job, "jobState"),
+        status_message=text_field(job, "statusMessage"),
+        error=text_field(job, "error"),
+        error_details=text_field(job, "errorDetails"),
         execution_name=execution_name,
     )
 
@@ -212,9 +212,10 @@ def overall_status(statuses: Iterable[str]) -> str:
     return PROCESSING
 
 
-def _text(doc: Mapping[str, Any], key: str) -> str | None:
+def text_field(doc: Mapping[str, Any], key: str, document: str = "job") -> str | None:
+    """An optional string field of a ``document``; anything but a string is null (one warning)."""
     value = doc.get(key)
     if value is None or isinstance(value, str):
         return value
-    log.warning("job field %s is not a string; ignoring it", key)
+    log.warning("%s field %s is not a string; reporting null", document, key)
     return None

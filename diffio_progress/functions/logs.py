@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -103,3 +104,20 @@ def log_request(
     }
     level = logging.ERROR if status >= 500 else logging.INFO
     request_log.log(level, "%s %s %d", method, path, status, extra={"fields": fields})
+
+
+def log_exchange(
+    request: Any, status: int, started: float, project: str | None, context: Mapping[str, Any]
+) -> None:
+    """``log_request`` for a served request: its method, path, headers and peer, timed from
+    ``started`` (a ``time.perf_counter()`` reading)."""
+    log_request(
+        method=request.method,
+        path=request.path,
+        status=status,
+        latency_seconds=time.perf_counter() - started,
+        user_agent=request.headers.get("User-Agent"),
+        remote_ip=request.remote_addr,
+        trace=trace_fields(request.headers, project),
+        context=context,
+    )

@@ -29,7 +29,7 @@ from .admission import Admission, Quota
 from .coalescing import Coalescer
 from .config import Settings
 from .progress_reads import ProgressReader
-from .responses import error_response, json_response, preflight
+from .responses import error_response, internal_error, json_response, preflight, unavailable
 from .store import FirestoreStore
 
 log = logging.getLogger(__name__)
@@ -97,15 +97,8 @@ class ProgressHandler:
         # would read all of it into memory before answering.
         if getattr(request, "_cached_data", None) is None:
             request._cached_data = b""
-        logs.log_request(
-            method=request.method,
-            path=request.path,
-            status=response.status_code,
-            latency_seconds=time.perf_counter() - started,
-            user_agent=request.headers.get("User-Agent"),
-            remote_ip=request.remote_addr,
-            trace=logs.trace_fields(request.headers, self.settings.project),
-            context=exchange.context,
+        logs.log_exchange(
+            request, response.status_code, started, self.settings.project, exchange.context
         )
         return response
 
@@ -134,23 +127,12 @@ class ProgressHandler:
             return error_response(self.settings, origin, error)
         except StoreUnavailable:
             context["code"] = "unavailable"
-            return error_response(
-                self.settings,
-                origin,
-                ApiError(
-                    503,
-                    "unavailable",
-                    "Service temporarily unavailable; retry shortly",
-                    {"Retry-After": "1"},
-                ),
-            )
+            return error_response(self.settings, origin, unavailable())
         except Exception:
             # The stack trace goes to the log; the client learns nothing internal.
             log.exception("unexpected error answering a progress request")
             context["code"] = "internal_error"
-            return error_response(
-                self.settings, origin, ApiError(500, "internal_error", "Internal error")
-            )
+            return error_response(self.settings, origin, internal_error())
 
     def _read_body(self, request: flask.Request, exchange: _Exchange) -> bytes:
         limit = self.settings.max_body_bytes

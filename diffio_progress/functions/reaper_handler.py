@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -15,15 +14,12 @@ from diffio_progress.core.errors import ApiError, StoreUnavailable
 from . import logs
 from .cloud_run import CloudRunLookup
 from .config import Settings
+from .once_per_process import OncePerProcess
 from .reaper import Reaper
 from .reaper_store import ReaperStore
-from .responses import error_response, json_response
+from .responses import error_response, internal_error, json_response, unavailable
 
 log = logging.getLogger(__name__)
-
-_UNAVAILABLE = ApiError(
-    503, "unavailable", "Service temporarily unavailable; retry shortly", {"Retry-After": "1"}
-)
 
 
 class ReaperHandler:
@@ -37,16 +33,7 @@ class ReaperHandler:
         started = time.perf_counter()
         context: dict[str, Any] = {}
         response = self._respond(request, context)
-        logs.log_request(
-            method=request.method,
-            path=request.path,
-            status=response.status_code,
-            latency_seconds=time.perf_counter() - started,
-            user_agent=request.headers.get("User-Agent"),
-            remote_ip=request.remote_addr,
-            trace=logs.trace_fields(request.headers, self.settings.project),
-            context=context,
-        )
+        logs.log_exchange(request, response.status_code, started, self.settings.project, context)
         return response
 
     def _respond(self, request: flask.Request, context: dict[str, Any]) -> flask.Response:
@@ -63,14 +50,12 @@ class ReaperHandler:
             return error_response(self.settings, None, error)
         except StoreUnavailable:
             # Nothing half-done is lost: the cursor was not saved, the next call redoes the page.
-            context["code"] = _UNAVAILABLE.code
-            return error_response(self.settings, None, _UNAVAILABLE)
+            context["code"] = "unavailable"
+            return error_response(self.settings, None, unavailable())
         except Exception:
             log.exception("unexpected error in the reaper")
             context["code"] = "internal_error"
-            return error_response(
-                self.settings, None, ApiError(500, "internal_error", "Internal error")
-            )
+            return error_response(self.settings, None, internal_error())
 
 
 def build_reaper_handler(
@@ -90,22 +75,14 @@ def build_reaper_handler(
     return ReaperHandler(settings, reaper)
 
 
-_default: ReaperHandler | None = None
-_default_lock = threading.Lock()
+_default: OncePerProcess[ReaperHandler] = OncePerProcess(build_reaper_handler)
 
 
 def default_reaper_handler(environ: Mapping[str, str] | None = None) -> ReaperHandler:
     """The process-wide handler, built on first use from the environment."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = build_reaper_handler(Settings.from_env(environ))
-    return _default
+    return _default.get(environ)
 
 
 def reset_default_reaper_handler() -> None:
     """Forget the process-wide handler (tests change the environment between cases)."""
-    global _default
-    with _default_lock:
-        _default = None
+    _default.reset()

@@ -64,3 +64,15 @@ def json_response(
 
 def error_response(settings: Settings, origin: str | None, error: ApiError) -> flask.Response:
     return json_response(settings, origin, error.status, error.body(), error.headers)
+
+
+def unavailable() -> ApiError:
+    """503: Firestore could not be reached within its deadline; retrying soon may work."""
+    return ApiError(
+        503, "unavailable", "Service temporarily unavailable; retry shortly", {"Retry-After": "1"}
+    )
+
+
+def internal_error() -> ApiError:
+    """500: a bug; the stack trace went to the log, the client learns nothing internal."""
+    return ApiError(500, "internal_error", "Internal error")

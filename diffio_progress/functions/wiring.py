@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 
 from diffio_progress.core.progress import LiveLookup
 
 from . import logs
 from .config import Settings
+from .once_per_process import OncePerProcess
 from .progress_handler import ProgressHandler
 from .store import FirestoreStore
-
-_default: ProgressHandler | None = None
-_default_lock = threading.Lock()
-
-
-def default_handler(environ: Mapping[str, str] | None = None) -> ProgressHandler:
-    """The process-wide handler, built on first use from the environment."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = build_handler(Settings.from_env(environ))
-    return _default
 
 
 def build_handler(settings: Settings, store: FirestoreStore | None = None) -> ProgressHandler:
@@ -38,8 +25,14 @@ def build_handler(settings: Settings, store: FirestoreStore | None = None) -> Pr
     return ProgressHandler(settings, store, live_lookup)
 
 
+_default: OncePerProcess[ProgressHandler] = OncePerProcess(build_handler)
+
+
+def default_handler(environ: Mapping[str, str] | None = None) -> ProgressHandler:
+    """The process-wide handler, built on first use from the environment."""
+    return _default.get(environ)
+
+
 def reset_default_handler() -> None:
     """Forget the process-wide handler (tests change the environment between cases)."""
-    global _default
-    with _default_lock:
-        _default = None
+    _default.reset()

@@ -8,22 +8,10 @@ import pytest
 from google.cloud import firestore
 
 from diffio_progress.functions.config import Settings
+from tests.clocks import Clock
 from tests.conftest import TEST_PROJECT
 from tests.counted_handler import Counted, counted_handler
 from tests.seed import Seeder, new_key
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.seconds = 1000.0
-
-    def __call__(self) -> float:
-        return self.seconds
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 def handler(clock: Clock, **settings: float) -> Counted:

@@ -9,22 +9,10 @@ from google.cloud import firestore
 
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.poll_memory import PROJECT_RECHECK_SECONDS
+from tests.clocks import Clock
 from tests.conftest import TEST_PROJECT
 from tests.counted_handler import BATCH, QUERY, Counted, counted_handler
 from tests.seed import Seeder, key_hash
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.seconds = 1000.0
-
-    def __call__(self) -> float:
-        return self.seconds
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.module_probe import loaded, modules_loaded_by
 
 # Loaded only by other entry points, by options that are off, or by tools.
 NOT_FOR_A_POLL = (
     "google.cloud.run_v2",
     "diffio_progress.functions.cloud_run",
+    # the event function's and the reaper's, and what a worker writes with
+    "diffio_progress.functions.events",
+    "diffio_progress.functions.reaper",
+    "diffio_progress.functions.reaper_handler",
+    "diffio_progress.functions.reaper_store",
+    "diffio_progress.worker",
     "svix",
+    "httpcore",
     "google.events",
     "httpx",
     "rich",
@@ -26,27 +29,13 @@ NOT_FOR_A_POLL = (
 
 def modules_after_start(env: dict[str, str]) -> set[str]:
     """Module names loaded once functions-framework has loaded main.py and built the handler."""
-    probe = (
-        "import json, sys, functions_framework\n"
+    return modules_loaded_by(
+        "import functions_framework\n"
         "functions_framework.create_app(target='get_generation_progress', source='main.py')\n"
         "from diffio_progress.functions.wiring import default_handler\n"
-        "default_handler()\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+        "default_handler()\n",
+        {"GOOGLE_CLOUD_PROJECT": "p", **env},
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "GOOGLE_CLOUD_PROJECT": "p", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return set(json.loads(result.stdout.splitlines()[-1]))
-
-
-def loaded(modules: set[str], name: str) -> bool:
-    return any(m == name or m.startswith(name + ".") for m in modules)
 
 
 @pytest.fixture(scope="module")

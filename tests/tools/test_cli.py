@@ -189,19 +189,3 @@ def test_run_with_a_dead_given_emulator_is_one_clear_line(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and f"FIRESTORE_EMULATOR_HOST={host}" in captured.err
-
-
-def test_the_deployed_function_never_loads_the_cli_libraries() -> None:
-    probe = (
-        "import sys, main\n"
-        "from diffio_progress.functions.wiring import default_handler\n"
-        "default_handler({'GOOGLE_CLOUD_PROJECT': 'p'})\n"
-        "loaded = {'rich', 'httpx', 'diffio_progress.tools.watch', 'diffio_progress.tools.world',\n"
-        "    'diffio_progress.tools.watch_views'}\n"
-        "print(sorted(loaded & set(sys.modules)))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -13,14 +12,12 @@ from diffio_progress.core.errors import StoreUnavailable
 
 from .. import logs
 from ..config import SVIX_API_TOKEN, WEBHOOK_SINK, Settings
+from ..once_per_process import OncePerProcess
 from ..store import FirestoreStore
 from .handler import DeliveryFailed, EventHandler
 from .outbox import Outbox
 from .pinned_post import PinnedPoster
 from .sinks import Sink
-
-_default: EventHandler | None = None
-_default_lock = threading.Lock()
 
 
 def on_generation_written(event: Any) -> None:
@@ -38,12 +35,7 @@ def on_generation_written(event: Any) -> None:
 
 def default_event_handler(environ: Mapping[str, str] | None = None) -> EventHandler:
     """The process-wide handler, built on first use from the environment."""
-    global _default
-    if _default is None:
-        with _default_lock:
-            if _default is None:
-                _default = build_event_handler(Settings.from_env(environ))
-    return _default
+    return _default.get(environ)
 
 
 def build_event_handler(
@@ -76,8 +68,9 @@ def build_sink(
     return None
 
 
+_default: OncePerProcess[EventHandler] = OncePerProcess(build_event_handler)
+
+
 def reset_default_event_handler() -> None:
     """Forget the process-wide handler (tests change the environment between cases)."""
-    global _default
-    with _default_lock:
-        _default = None
+    _default.reset()

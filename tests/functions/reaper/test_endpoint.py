@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,18 +109,3 @@ def test_firestore_unreachable_is_a_503_with_retry_after(
     }
     [request] = lines.requests()
     assert (request["severity"], request["code"]) == ("ERROR", "unavailable")
-
-
-def test_the_poll_never_loads_the_reaper_or_the_cloud_run_client() -> None:
-    probe = (
-        "import sys, main\n"
-        "from diffio_progress.functions.wiring import default_handler\n"
-        "default_handler({})\n"
-        "print(sorted(m for m in sys.modules if m.startswith(('google.cloud.run',\n"
-        "    'diffio_progress.worker', 'diffio_progress.functions.reaper'))))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
