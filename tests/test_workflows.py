@@ -123,6 +123,19 @@ def test_deploy_ships_gen2_and_the_rules_and_indexes() -> None:
     )
 
 
+def test_the_progress_function_is_sized_as_docs_capacity_md_says() -> None:
+    run = commands(load("deploy.yml"))
+    flags = flags_of(run, "gcloud functions deploy get_generation_progress")
+    sizing = {f.split("=")[0]: f.split("=", 1)[1] for f in flags if "=" in f}
+    capacity = (ROOT / "docs" / "capacity.md").read_text()
+    for flag in ("--cpu", "--memory", "--concurrency", "--min-instances", "--max-instances"):
+        assert flag in sizing, flag
+        assert f"`{flag}={sizing[flag]}`" in capacity, flag  # the choice and its reason agree
+    # gunicorn serves as many requests at once as Cloud Run sends: THREADS = concurrency.
+    env = sizing["--set-env-vars"]
+    assert f"THREADS={sizing['--concurrency']}" in env and "WORKERS=1" in env
+
+
 # The two Eventarc trigger patterns of events-contract.md §3.
 TRIGGER_PATTERNS = (
     "apiProjects/{apiProjectId}/generations/{generationId}",
