@@ -37,12 +37,18 @@ DONE = {"status": "complete", "progress": 100, "jobState": "SUCCEEDED"}
 RUNNING = {"status": "running", "progress": 40, "jobState": "RUNNING"}
 
 
+def audio_in_inference(seed: Seeder) -> str:
+    """proj-a/gen-a: an audio generation whose preprocessing is done and inference running."""
+    key = seed.world("proj-a", "gen-a", audioOriginalMp3Ready=True)
+    seed.job("proj-a", "gen-a", "preProcessing", **DONE)
+    seed.job("proj-a", "gen-a", "inference", **RUNNING)
+    return key
+
+
 def test_a_steady_audio_poll_in_inference_reads_three_documents(
     seed: Seeder, counted: Counted
 ) -> None:
-    key = seed.world("proj-a", "gen-a", has_video=False, audioOriginalMp3Ready=True)
-    seed.job("proj-a", "gen-a", "preProcessing", **DONE)
-    seed.job("proj-a", "gen-a", "inference", **RUNNING)
+    key = audio_in_inference(seed)
 
     first = counted.poll(key, "gen-a", "proj-a")
     assert first.status == 200 and first.reads == 6  # restoredVideo too: hasVideo unknown yet
@@ -72,9 +78,7 @@ def test_a_steady_video_poll_in_restored_video_reads_three_documents(
 def test_without_project_id_a_known_generation_reads_the_same_three(
     seed: Seeder, counted: Counted
 ) -> None:
-    key = seed.world("proj-a", "gen-a", has_video=False, audioOriginalMp3Ready=True)
-    seed.job("proj-a", "gen-a", "preProcessing", **DONE)
-    seed.job("proj-a", "gen-a", "inference", **RUNNING)
+    key = audio_in_inference(seed)
 
     first = counted.poll(key, "gen-a")
     assert first.counts[QUERY] == 1
@@ -86,9 +90,7 @@ def test_without_project_id_a_known_generation_reads_the_same_three(
 def test_a_stage_that_finishes_is_read_once_more_then_remembered(
     seed: Seeder, counted: Counted
 ) -> None:
-    key = seed.world("proj-a", "gen-a", audioOriginalMp3Ready=True)
-    seed.job("proj-a", "gen-a", "preProcessing", **DONE)
-    seed.job("proj-a", "gen-a", "inference", **RUNNING)
+    key = audio_in_inference(seed)
     counted.poll(key, "gen-a", "proj-a")
 
     seed.job("proj-a", "gen-a", "inference", **DONE)
@@ -102,9 +104,7 @@ def test_a_stage_that_finishes_is_read_once_more_then_remembered(
 def test_a_running_stage_failed_by_the_reaper_shows_on_the_next_poll(
     seed: Seeder, counted: Counted
 ) -> None:
-    key = seed.world("proj-a", "gen-a", audioOriginalMp3Ready=True)
-    seed.job("proj-a", "gen-a", "preProcessing", **DONE)
-    seed.job("proj-a", "gen-a", "inference", **RUNNING)
+    key = audio_in_inference(seed)
     counted.poll(key, "gen-a", "proj-a")
     seed.job("proj-a", "gen-a", "inference", status="failed", error="Cloud Run execution failed")
     assert counted.poll(key, "gen-a", "proj-a").body["status"] == "failed"
@@ -138,9 +138,7 @@ def test_a_deleted_generation_is_404_on_the_next_poll(
 def test_a_deleted_project_is_404_within_the_recheck_bound(
     seed: Seeder, db: firestore.Client, counted: Counted, clock: Clock
 ) -> None:
-    key = seed.world("proj-a", "gen-a", audioOriginalMp3Ready=True)
-    seed.job("proj-a", "gen-a", "preProcessing", **DONE)
-    seed.job("proj-a", "gen-a", "inference", **RUNNING)
+    key = audio_in_inference(seed)
     counted.poll(key, "gen-a", "proj-a")
     db.document("apiProjects/proj-a").delete()  # its generations left behind
 
@@ -154,9 +152,7 @@ def test_a_deleted_project_is_404_within_the_recheck_bound(
 def test_a_project_is_read_again_once_per_recheck_period(
     seed: Seeder, counted: Counted, clock: Clock
 ) -> None:
-    key = seed.world("proj-a", "gen-a", audioOriginalMp3Ready=True)
-    seed.job("proj-a", "gen-a", "preProcessing", **DONE)
-    seed.job("proj-a", "gen-a", "inference", **RUNNING)
+    key = audio_in_inference(seed)
     counted.poll(key, "gen-a", "proj-a")
     clock.seconds += PROJECT_RECHECK_SECONDS
     assert counted.poll(key, "gen-a", "proj-a").reads == 4

@@ -21,6 +21,7 @@ from diffio_progress.worker.generation_writer import (
 )
 from diffio_progress.worker.stage_writer import StageWriter
 from tests.conftest import TEST_PROJECT
+from tests.races import race
 from tests.seed import Seeder
 
 PROJECT, GENERATION = "proj-1", "gen-1"
@@ -202,34 +203,7 @@ def test_a_missing_generation_is_never_created(
     assert all("apiProjects/proj-1/generations/gen-missing" in w for w in warnings)
 
 
-# -- racing writers ------------------------------------------------------------------------
-
-
-def race(*targets: Callable[[], None], observe: Callable[[threading.Event], None]) -> None:
-    """Run the writers and an observer together; re-raise the first error in this thread."""
-    barrier = threading.Barrier(len(targets) + 1)
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                barrier.wait()
-                target()
-            except BaseException as error:  # surfaced below
-                errors.append(error)
-
-        return run
-
-    writers = [threading.Thread(target=guarded(t)) for t in targets]
-    observer = threading.Thread(target=guarded(lambda: observe(done)))
-    for thread in (*writers, observer):
-        thread.start()
-    for thread in writers:
-        thread.join(120)
-    done.set()
-    observer.join(30)
-    assert not errors, errors
+# -- racing writers (tests/races.py) ------------------------------------------------------
 
 
 def observer(seen: list[dict[str, Any]]) -> Callable[[threading.Event], None]:

@@ -14,6 +14,7 @@ from diffio_progress.core.stages import LiveExecution
 from diffio_progress.worker.stage_writer import StageWriter
 from tests import spec_example
 from tests.conftest import TEST_PROJECT
+from tests.races import race
 from tests.seed import Seeder
 
 PROJECT, GENERATION = "proj-1", "gen-1"
@@ -148,14 +149,11 @@ def test_two_writers_racing_on_one_stage(firestore_host: str, db: firestore.Clie
     fast = writer(firestore.Client(project=TEST_PROJECT), job_id="job-a")
     late = writer(firestore.Client(project=TEST_PROJECT), job_id="job-b")
     fast.start()
-    barrier = threading.Barrier(3)
-    completed, done = threading.Event(), threading.Event()
+    completed = threading.Event()
     seen: list[tuple[str, float]] = []
     late_after_complete: list[bool] = []  # whether each late write after complete() applied
-    errors: list[BaseException] = []
 
     def run_fast() -> None:
-        barrier.wait()
         for step in range(1, 11):
             fast.progress(step * 10, f"step {step}")
         assert fast.complete()
@@ -163,7 +161,6 @@ def test_two_writers_racing_on_one_stage(firestore_host: str, db: firestore.Clie
 
     def run_late() -> None:
         # Hammers the stage before, during and after the complete(): the moment of the race.
-        barrier.wait()
         percent = 99.0
         while len(late_after_complete) < 5:
             was_completed = completed.is_set()
@@ -172,32 +169,13 @@ def test_two_writers_racing_on_one_stage(firestore_host: str, db: firestore.Clie
                 late_after_complete.append(applied)
             percent = max(percent - 1, 0)
 
-    def observe() -> None:
+    def observe(done: threading.Event) -> None:
         reader = firestore.Client(project=TEST_PROJECT)
-        barrier.wait()
         while not done.is_set():
             doc = reader.document(*JOB_PATH).get().to_dict() or {}
             seen.append((doc["status"], doc["progress"]))
 
-    def guarded(target: Any) -> Any:
-        def run() -> None:
-            try:
-                target()
-            except BaseException as error:  # surfaced in the main thread below
-                errors.append(error)
-
-        return run
-
-    writers = [threading.Thread(target=guarded(t)) for t in (run_fast, run_late)]
-    observer = threading.Thread(target=guarded(observe))
-    for thread in (*writers, observer):
-        thread.start()
-    for thread in writers:
-        thread.join(120)
-    done.set()
-    observer.join(30)
-
-    assert not errors, errors
+    race(run_fast, run_late, observe=observe)
     final = stored(db)
     assert (final["status"], final["progress"], final["jobState"]) == ("complete", 100, "SUCCEEDED")
     assert final["jobId"] == "job-a"
