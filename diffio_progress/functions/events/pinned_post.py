@@ -78,7 +78,11 @@ class PinnedPoster:
                 ) as response:
                     # Only the status matters; the body is never read into memory.
                     status = int(response.status)
-        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as e:
+        except httpcore.TimeoutException:
+            # Every timeout is what is left of the deadline: whichever of it and the
+            # watchdog comes first, the deadline has passed.
+            raise DeliveryError(f"no answer within {self.deadline_seconds:g} s") from None
+        except (httpcore.NetworkError, httpcore.ProtocolError) as e:
             if watchdog.fired:
                 raise DeliveryError(f"no answer within {self.deadline_seconds:g} s") from None
             raise DeliveryError(f"{type(e).__name__} talking to {url.host}") from None
