@@ -135,7 +135,8 @@ class ReaperStore(FirestoreStore):
         if where is None:
             raise ValueError("not a stage document of the data contract")
         client = self.client
-        writer = StageWriter(client, *where, max_attempts=self.write_attempts)
+        # No patience: a stage others keep writing is left for a later call, not waited on.
+        writer = StageWriter(client, *where, max_attempts=self.write_attempts, patience_seconds=0)
         with self._guard(client):
             try:
                 return writer.execution_ended(execution_name, live)

@@ -34,13 +34,15 @@ def start_function(
 ) -> subprocess.Popen[bytes]:
     """functions-framework serving ``target`` from ``source`` on ``host:port``.
 
+    Served through ``tools/serve_function.py``: functions-framework's own app and
+    gunicorn server, with a keep-alive longer than a client's poll interval.
     It runs in its own process group: stop it with ``stop_group``. ``cpus``
     pins it (and the workers it forks) to those CPUs with ``taskset``.
     """
     pinned = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
     return subprocess.Popen(
-        [*pinned, sys.executable, "-m", "functions_framework", f"--target={target}"]
-        + [f"--source={source}", f"--host={host}", f"--port={port}"],
+        [*pinned, sys.executable, "-m", "diffio_progress.tools.serve_function"]
+        + [f"--target={target}", f"--source={source}", f"--host={host}", f"--port={port}"],
         cwd=_REPOSITORY,
         env=env,
         stdin=subprocess.DEVNULL,

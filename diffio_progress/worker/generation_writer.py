@@ -29,6 +29,8 @@ from diffio_progress.core.optional_fields import (
 )
 from diffio_progress.core.stages import INFERENCE, PENDING, normalize_status
 
+from .contention import with_patience
+
 log = logging.getLogger(__name__)
 
 TRANSCRIPTION = "transcription"
@@ -126,12 +128,15 @@ class GenerationWriter:
         generation_id: str,
         *,
         max_attempts: int = 20,
+        patience_seconds: float = 60.0,
     ) -> None:
         self.db = db
         self.ref = db.document(*paths.generation(api_project_id, generation_id))
         self.inference_ref = db.document(*paths.job(api_project_id, generation_id, INFERENCE))
-        # Racing writers abort each other's transactions; retry generously.
+        # Racing writers abort each other's transactions; retry generously, and after
+        # max_attempts lost in a row keep trying, with pauses, for patience_seconds.
         self.max_attempts = max_attempts
+        self.patience_seconds = patience_seconds
 
     def transcription(self, status: str) -> bool:
         """Set ``transcription.status``: ``pending``, then ``available`` or ``unavailable``."""
@@ -164,5 +169,8 @@ class GenerationWriter:
         return (snapshot.to_dict() or {}) if snapshot.exists else None
 
     def _write(self, refs: list[Any], plan: Plan) -> bool:
-        transaction = self.db.transaction(max_attempts=self.max_attempts)
-        return bool(_apply(transaction, refs, plan))
+        def attempt() -> bool:
+            transaction = self.db.transaction(max_attempts=self.max_attempts)
+            return bool(_apply(transaction, refs, plan))
+
+        return with_patience(attempt, self.patience_seconds)

@@ -35,6 +35,8 @@ from diffio_progress.core.job_updates import (
 )
 from diffio_progress.core.stages import ALL_STAGES, LiveExecution
 
+from .contention import with_patience
+
 GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
 # Cloud Run jobs set these in every task's environment.
 CLOUD_RUN_JOB = "CLOUD_RUN_JOB"
@@ -83,6 +85,7 @@ class StageWriter:
         job_id: str | None = None,
         execution_name: str | None = None,
         max_attempts: int = 20,
+        patience_seconds: float = 60.0,
     ) -> None:
         if stage not in ALL_STAGES:
             raise ValueError(f"stage must be one of {', '.join(ALL_STAGES)}, got {stage!r}")
@@ -91,8 +94,10 @@ class StageWriter:
         self.stage = stage
         self.job_id = job_id
         self.execution_name = execution_name
-        # Racing writers abort each other's transactions; retry generously.
+        # Racing writers abort each other's transactions; retry generously, and after
+        # max_attempts lost in a row keep trying, with pauses, for patience_seconds.
         self.max_attempts = max_attempts
+        self.patience_seconds = patience_seconds
 
     @classmethod
     def from_environment(
@@ -182,8 +187,11 @@ class StageWriter:
         return (snapshot.to_dict() or {}) if snapshot.exists else None
 
     def _write(self, change: Change) -> bool:
-        transaction = self.db.transaction(max_attempts=self.max_attempts)
-        return bool(_apply(transaction, self.ref, change))
+        def attempt() -> bool:
+            transaction = self.db.transaction(max_attempts=self.max_attempts)
+            return bool(_apply(transaction, self.ref, change))
+
+        return with_patience(attempt, self.patience_seconds)
 
 
 def read_metadata(path: str, environ: Mapping[str, str] | None = None) -> str | None:

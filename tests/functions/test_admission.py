@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from diffio import DiffioClient
 from google.cloud import firestore
 
 from diffio_progress.functions.config import Settings
+from diffio_progress.worker.stage_writer import StageWriter
 from tests.clocks import Clock
 from tests.conftest import TEST_PROJECT
 from tests.counted_handler import Counted, counted_handler
@@ -130,3 +137,32 @@ def test_a_spoofed_forwarded_for_entry_does_not_escape_the_address_budget(
     assert counted.poll(new_key(), "gen-1", headers=spoofed).status == 401
     spoofed = {"X-Forwarded-For": "10.0.0.2, 203.0.113.9"}
     assert counted.poll(new_key(), "gen-1", headers=spoofed).status == 429
+
+
+def test_the_sdk_waiting_at_its_default_interval_never_meets_the_limit(
+    seed: Seeder, serve_function: Callable[..., str], server_log_dir: Path
+) -> None:
+    """wait_for_generation polls every 2 s; the SDK would retry a 429 silently, so the
+    served function's own log lines are the proof that none was answered."""
+    key = seed.world()
+    url = serve_function()  # the default limits: 20 a second, bursts of 40
+    writer = StageWriter(seed.db, "proj-1", "gen-1", "inference")
+    seed.job("proj-1", "gen-1", "preProcessing", status="complete")
+    writer.start()
+    finish = threading.Timer(5.0, writer.complete)
+    finish.start()
+    try:
+        with DiffioClient(apiKey=key, baseUrl=f"{url}/v1") as client:
+            result = client.wait_for_generation(generationId="gen-1", timeout=60)
+    finally:
+        finish.cancel()
+    assert result.status == "complete"
+    port = urlsplit(url).port
+    lines = [
+        json.loads(line)
+        for line in (server_log_dir / f"{port}.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    polls = [line["httpRequest"] for line in lines if "httpRequest" in line]
+    statuses = [poll["status"] for poll in polls if poll["requestMethod"] == "POST"]
+    assert len(statuses) >= 3 and set(statuses) == {200}, statuses
