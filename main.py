@@ -5,7 +5,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from diffio_progress.functions.connection_close import close_when_asked
-from diffio_progress.functions.wiring import default_handler
+from diffio_progress.functions.progress.wiring import default_handler
 
 # functions-framework imports this module inside its app's context.
 if flask.has_app_context():
@@ -29,6 +29,6 @@ def on_generation_written(event: CloudEvent) -> None:
 def reap_stalled_jobs(request: flask.Request) -> flask.Response:
     # Imported here, not above: the progress poll's cold start never loads the
     # reaper, the Cloud Run client or the worker-side writer.
-    from diffio_progress.functions.reaper_handler import default_reaper_handler
+    from diffio_progress.functions.reaper.handler import default_reaper_handler
 
     return default_reaper_handler()(request)

@@ -12,7 +12,7 @@ import pytest
 from google.cloud import firestore
 
 from diffio_progress.functions.logs import LOGGER_NAME
-from diffio_progress.functions.wiring import reset_default_handler
+from diffio_progress.functions.progress.wiring import reset_default_handler
 from diffio_progress.tools import emulator
 from diffio_progress.tools.processes import (
     NotServing,

@@ -12,7 +12,7 @@ import flask
 
 from diffio_progress.bench.rpc_count import BATCH_GET, RUN_QUERY, RpcCounter, client_factory, reads
 from diffio_progress.functions.config import Settings
-from diffio_progress.functions.progress_handler import ProgressHandler
+from diffio_progress.functions.progress.handler import ProgressHandler
 from diffio_progress.functions.store import FirestoreStore
 from tests.conftest import TEST_PROJECT
 

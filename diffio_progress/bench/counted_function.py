@@ -12,9 +12,9 @@ import threading
 import flask
 
 from diffio_progress.functions.config import Settings
-from diffio_progress.functions.progress_handler import ProgressHandler
+from diffio_progress.functions.progress.handler import ProgressHandler
+from diffio_progress.functions.progress.wiring import build_handler
 from diffio_progress.functions.store import FirestoreStore
-from diffio_progress.functions.wiring import build_handler
 
 from .rpc_count import COUNTS_PATH, RpcCounter, client_factory, counts_body
 

@@ -26,7 +26,7 @@ from cloudevents.http import from_http
 from diffio_progress.core.events import job_status, parse_target
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.wiring import build_event_handler
-from diffio_progress.functions.progress_handler import ProgressHandler
+from diffio_progress.functions.progress.handler import ProgressHandler
 from diffio_progress.functions.store import FirestoreStore
 from diffio_progress.tools.bridge import Bridge, Change
 from diffio_progress.tools.cloud_events import written_event

@@ -30,8 +30,8 @@ from google.cloud import firestore
 
 from diffio_progress.core import paths
 from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client
-from diffio_progress.functions.reaper import Reaper
-from diffio_progress.functions.reaper_store import ReaperStore
+from diffio_progress.functions.reaper.store import ReaperStore
+from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools import emulator
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn

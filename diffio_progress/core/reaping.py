@@ -1,6 +1,6 @@
 """The reaper's pure rules: which job documents it checks, its answer, and where it goes on next.
 
-No I/O, no clock: the reaper in ``functions/reaper.py`` feeds these plain data.
+No I/O, no clock: the reaper in ``functions/reaper/sweep.py`` feeds these plain data.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from diffio_progress.functions.coalescing import Coalescer
 from diffio_progress.functions.config import Settings
+from diffio_progress.functions.progress.coalescing import Coalescer
 from diffio_progress.functions.store import Documents, FirestoreStore
 from tests.conftest import TEST_PROJECT
 from tests.counted_handler import BATCH, counted_handler

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from diffio_progress.functions.wiring import reset_default_handler
+from diffio_progress.functions.progress.wiring import reset_default_handler
 from diffio_progress.tools import emulator
 from tests import spec_example
 from tests.seed import Seeder, new_key

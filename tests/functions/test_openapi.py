@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from diffio_progress.functions.config import Settings
-from diffio_progress.functions.progress_handler import ProgressHandler
+from diffio_progress.functions.progress.handler import ProgressHandler
 from diffio_progress.tools import emulator
 from tests.seed import Seeder
 

@@ -8,7 +8,7 @@ import pytest
 from google.cloud import firestore
 
 from diffio_progress.functions.config import Settings
-from diffio_progress.functions.poll_memory import PROJECT_RECHECK_SECONDS
+from diffio_progress.functions.progress.poll_memory import PROJECT_RECHECK_SECONDS
 from tests.clocks import Clock
 from tests.conftest import TEST_PROJECT
 from tests.counted_handler import BATCH, QUERY, Counted, counted_handler

@@ -13,8 +13,7 @@ NOT_FOR_A_POLL = (
     # the event function's and the reaper's, and what a worker writes with
     "diffio_progress.functions.events",
     "diffio_progress.functions.reaper",
-    "diffio_progress.functions.reaper_handler",
-    "diffio_progress.functions.reaper_store",
+    "diffio_progress.functions.webhooks",
     "diffio_progress.worker",
     "svix",
     "httpcore",
@@ -32,7 +31,7 @@ def modules_after_start(env: dict[str, str]) -> set[str]:
     return modules_loaded_by(
         "import functions_framework\n"
         "functions_framework.create_app(target='get_generation_progress', source='main.py')\n"
-        "from diffio_progress.functions.wiring import default_handler\n"
+        "from diffio_progress.functions.progress.wiring import default_handler\n"
         "default_handler()\n",
         {"GOOGLE_CLOUD_PROJECT": "p", **env},
     )

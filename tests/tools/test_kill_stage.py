@@ -10,8 +10,8 @@ from google.cloud import firestore
 
 from diffio_progress.core.reaping import Summary
 from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client, live_execution
-from diffio_progress.functions.reaper import Reaper
-from diffio_progress.functions.reaper_store import ReaperStore
+from diffio_progress.functions.reaper.store import ReaperStore
+from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools.cli import main
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
 from diffio_progress.tools.emulator import free_port

@@ -24,13 +24,13 @@ from diffio_progress.core.request import (
     parse_body,
 )
 
-from . import logs
-from .admission import Admission, Quota
+from .. import logs
+from ..admission import Admission, Quota
+from ..config import Settings
+from ..responses import error_response, internal_error, json_response, preflight, unavailable
+from ..store import FirestoreStore
 from .coalescing import Coalescer
-from .config import Settings
-from .progress_reads import ProgressReader
-from .responses import error_response, internal_error, json_response, preflight, unavailable
-from .store import FirestoreStore
+from .reads import ProgressReader
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from diffio_progress.core.errors import ApiError
 from diffio_progress.core.progress import LiveLookup, compose
 from diffio_progress.core.stages import RESTORED_VIDEO, has_video
 
-from .caches import LockedCache
-from .config import Settings
+from ..caches import LockedCache
+from ..config import Settings
+from ..store import Document, Documents, FirestoreStore
 from .poll_memory import PollMemory, ReadPlan
-from .store import Document, Documents, FirestoreStore
 
 # Generations never move to another project: remember where each one lives.
 _ID_CACHE_SIZE = 100_000

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 
 from diffio_progress.core.progress import LiveLookup
 
-from . import logs
-from .config import Settings
-from .once_per_process import OncePerProcess
-from .progress_handler import ProgressHandler
-from .store import FirestoreStore
+from .. import logs
+from ..config import Settings
+from ..once_per_process import OncePerProcess
+from ..store import FirestoreStore
+from .handler import ProgressHandler
 
 
 def build_handler(settings: Settings, store: FirestoreStore | None = None) -> ProgressHandler:
@@ -19,7 +19,7 @@ def build_handler(settings: Settings, store: FirestoreStore | None = None) -> Pr
     store = store or FirestoreStore(settings.firestore_timeout, project=settings.project)
     live_lookup: LiveLookup | None = None
     if settings.cloud_run_lookup:
-        from .cloud_run import CloudRunLookup
+        from ..cloud_run import CloudRunLookup
 
         live_lookup = CloudRunLookup.from_settings(settings)
     return ProgressHandler(settings, store, live_lookup)

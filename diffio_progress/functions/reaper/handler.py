@@ -11,13 +11,13 @@ import flask
 
 from diffio_progress.core.errors import ApiError, StoreUnavailable
 
-from . import logs
-from .cloud_run import CloudRunLookup
-from .config import Settings
-from .once_per_process import OncePerProcess
-from .reaper import Reaper
-from .reaper_store import ReaperStore
-from .responses import error_response, internal_error, json_response, unavailable
+from .. import logs
+from ..cloud_run import CloudRunLookup
+from ..config import Settings
+from ..once_per_process import OncePerProcess
+from ..responses import error_response, internal_error, json_response, unavailable
+from .store import ReaperStore
+from .sweep import Reaper
 
 log = logging.getLogger(__name__)
 

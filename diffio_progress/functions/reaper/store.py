@@ -16,7 +16,7 @@ from diffio_progress.core.reaping import Cursor, Position
 from diffio_progress.core.stages import LiveExecution
 from diffio_progress.worker.stage_writer import StageWriter
 
-from .store import Document, FirestoreStore
+from ..store import Document, FirestoreStore
 
 log = logging.getLogger(__name__)
 

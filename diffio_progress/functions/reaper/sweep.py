@@ -23,8 +23,8 @@ from diffio_progress.core.reaping import (
 )
 from diffio_progress.core.stages import DEAD_JOB_STATES, LiveExecution
 
-from .cloud_run import Outcome
-from .reaper_store import Candidate, ReaperStore
+from ..cloud_run import Outcome
+from .store import Candidate, ReaperStore
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from google.cloud import firestore
 
 from diffio_progress.core import paths
 from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client
-from diffio_progress.functions.reaper import Reaper
-from diffio_progress.functions.reaper_store import ReaperStore
+from diffio_progress.functions.reaper.store import ReaperStore
+from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn, Reply
 from tests import spec_example
@@ -36,7 +36,9 @@ def standin() -> Iterator[CloudRunStandIn]:
 @pytest.fixture
 def reaper_logs() -> Iterator[Records]:
     """Records of the reaper and the lookup (the package logger does not propagate)."""
-    names = [f"diffio_progress.functions.{m}" for m in ("reaper", "reaper_store", "cloud_run")]
+    names = [
+        f"diffio_progress.functions.{m}" for m in ("reaper.sweep", "reaper.store", "cloud_run")
+    ]
     with kept(Records(logging.INFO), *names, level=logging.INFO) as handler:
         yield handler
 

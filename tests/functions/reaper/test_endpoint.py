@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from diffio_progress.functions.logs import LOGGER_NAME
-from diffio_progress.functions.reaper_handler import reset_default_reaper_handler
+from diffio_progress.functions.reaper.handler import reset_default_reaper_handler
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools import emulator
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn

@@ -13,7 +13,7 @@ from google.cloud import firestore
 from diffio_progress.core import paths
 from diffio_progress.core.reaping import Summary
 from diffio_progress.functions.cloud_run import Outcome
-from diffio_progress.functions.reaper import Reaper
+from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.worker.stage_writer import StageWriter
 from tests.conftest import TEST_PROJECT

@@ -11,8 +11,8 @@ import pytest
 
 from diffio_progress.core import paths
 from diffio_progress.core.reaping import Summary
-from diffio_progress.functions import reaper_store
-from diffio_progress.functions.reaper import Reaper
+from diffio_progress.functions.reaper import store as reaper_store
+from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
 from tests.conftest import ROOT

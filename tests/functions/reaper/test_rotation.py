@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from diffio_progress.core.reaping import Cursor, Summary
-from diffio_progress.functions.reaper import Reaper
-from diffio_progress.functions.reaper_store import CURSOR_DOCUMENT, ReaperStore
+from diffio_progress.functions.reaper.store import CURSOR_DOCUMENT, ReaperStore
+from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
 from tests.conftest import TEST_PROJECT

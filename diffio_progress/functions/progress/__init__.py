@@ -1,0 +1,1 @@
+"""The progress poll: POST /v1/get_generation_progress (validate, admit, read, compose)."""
