@@ -1,4 +1,4 @@
-"""Billed reads per poll in each scenario of the README's table, counted on the wire."""
+"""Billed reads per poll in each scenario of docs/performance.md's table, counted on the wire."""
 
 from __future__ import annotations
 

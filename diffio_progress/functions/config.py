@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# Environment variable names (the README's configuration table lists them all).
+# Environment variable names (docs/configuration.md and docs/events.md list them all).
 GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
 FIRESTORE_EMULATOR_HOST = "FIRESTORE_EMULATOR_HOST"
 CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
