@@ -21,10 +21,8 @@ from diffio_progress.tools.processes import (
     wait_until_serving,
 )
 from tests import secrecy
+from tests.project import ROOT, TEST_PROJECT
 from tests.seed import MINTED_KEYS, MINTED_SECRETS, Seeder
-
-ROOT = Path(__file__).resolve().parent.parent
-TEST_PROJECT = "diffio-progress-test"
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from diffio_progress.bench.rpc_count import BATCH_GET, RUN_QUERY, RpcCounter, cl
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.progress.handler import ProgressHandler
 from diffio_progress.functions.store import FirestoreStore
-from tests.conftest import TEST_PROJECT
+from tests.project import TEST_PROJECT
 
 BATCH = f"calls.{BATCH_GET}"
 QUERY = f"calls.{RUN_QUERY}"

@@ -26,6 +26,13 @@ class Records(logging.Handler):
     def warnings(self) -> list[str]:
         return [r.getMessage() for r in self.records if r.levelno >= logging.WARNING]
 
+    def at(self, level: str) -> list[logging.LogRecord]:
+        """The records at exactly ``level`` (``"WARNING"``, ...)."""
+        return [r for r in self.records if r.levelname == level]
+
+    def clear(self) -> None:
+        self.records.clear()
+
 
 class JsonLines(logging.Handler):
     """Every record formatted exactly as it goes to stdout, parsed back."""

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.project import ROOT
 
 
 def modules_loaded_by(code: str, env: dict[str, str] | None = None) -> set[str]:

@@ -1,33 +1,54 @@
-"""Writers racing on one document on the emulator, with an observer reading throughout."""
+"""Calls racing at one barrier on threads of their own, with an observer reading throughout."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-def race(*targets: Callable[[], None], observe: Callable[[threading.Event], None]) -> None:
-    """Run the writers and an observer together; re-raise the first error in this thread."""
-    barrier = threading.Barrier(len(targets) + 1)
+def race(
+    *calls: Callable[[], T],
+    observe: Callable[[threading.Event], None] | None = None,
+    timeout: float = 120,
+) -> list[T]:
+    """Release ``calls`` at the same moment, each on its own thread; their results, in order.
+
+    ``observe``, if given, is released with them and runs until they have all returned (the
+    event it is handed is then set). Any thread's error fails the test here, in this thread.
+    """
+    barrier = threading.Barrier(len(calls) + (observe is not None))
     done = threading.Event()
-    errors: list[BaseException] = []
+    results: dict[int, T] = {}
+    errors: list[tuple[str, BaseException]] = []
 
-    def guarded(target: Callable[[], None]) -> Callable[[], None]:
+    def guarded(name: str, call: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
                 barrier.wait()
-                target()
+                call()
             except BaseException as error:  # surfaced below
-                errors.append(error)
+                errors.append((name, error))
 
         return run
 
-    writers = [threading.Thread(target=guarded(t)) for t in targets]
-    observer = threading.Thread(target=guarded(lambda: observe(done)))
-    for thread in (*writers, observer):
+    def keep(index: int, call: Callable[[], T]) -> Callable[[], None]:
+        return lambda: results.__setitem__(index, call())
+
+    racers = [
+        threading.Thread(target=guarded(getattr(c, "__name__", repr(c)), keep(i, c)))
+        for i, c in enumerate(calls)
+    ]
+    observer = observe and threading.Thread(target=guarded("observe", lambda: observe(done)))
+    for thread in racers + ([observer] if observer else []):
         thread.start()
-    for thread in writers:
-        thread.join(120)
+    for thread in racers:
+        thread.join(timeout)
     done.set()
-    observer.join(30)
+    if observer:
+        observer.join(30)
     assert not errors, errors
+    assert len(results) == len(calls), "a racing call did not return in time"
+    return [results[i] for i in range(len(calls))]

@@ -16,8 +16,8 @@ from google.cloud import firestore
 from diffio_progress.functions.config import Settings
 from diffio_progress.worker.stage_writer import StageWriter
 from tests.clocks import Clock
-from tests.conftest import TEST_PROJECT
 from tests.counted_handler import Counted, counted_handler
+from tests.project import TEST_PROJECT
 from tests.seed import Seeder, new_key
 
 

@@ -7,10 +7,10 @@ The real ``run_v2.ExecutionsClient`` talks over HTTP to the local stand-in
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from diffio_progress.functions.cloud_run import (
 from diffio_progress.tools import cloud_run_standin as standin_replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn, Reply
 from tests.log_records import Records, kept
+from tests.races import race
 from tests.seed import Seeder
 
 PATH = "/v1/get_generation_progress"
@@ -230,14 +231,7 @@ def test_concurrent_polls_of_one_execution_share_one_call(standin: CloudRunStand
     lookup = lookup_for(standin)
     name = new_execution("burst")
     standin.script(name, standin_replies.slow(standin_replies.running(name), 0.5))
-    results: list[dict[str, LiveExecution]] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(lookup({"s": name}))) for _ in range(12)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = race(*[lambda: lookup({"s": name})] * 12)
     assert [r["s"].job_state for r in results] == ["RUNNING"] * 12
     assert standin.requests(name) == 1
 
@@ -339,11 +333,7 @@ def test_client_is_created_lazily_once_for_all_threads(standin: CloudRunStandIn)
     lookup = CloudRunLookup(deadline=2.0, cache_ttl=0, client_factory=factory)
     assert made == []
     names = [scripted(standin, f"e{i}", standin_replies.running) for i in range(6)]
-    threads = [threading.Thread(target=lookup, args=({"s": n},)) for n in names * 2]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    race(*[partial(lookup, {"s": n}) for n in names * 2])
     assert len(made) == 1
     assert all(standin.requests(n) >= 1 for n in names)
 

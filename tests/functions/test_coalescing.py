@@ -13,8 +13,8 @@ from google.cloud import firestore
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.progress.coalescing import Coalescer
 from diffio_progress.functions.store import Documents, FirestoreStore
-from tests.conftest import TEST_PROJECT
 from tests.counted_handler import BATCH, counted_handler
+from tests.project import TEST_PROJECT
 from tests.seed import Seeder, key_hash
 
 POLLS = 50

@@ -9,8 +9,8 @@ import pytest
 from google.cloud import firestore
 
 from diffio_progress.functions.config import Settings
-from tests.conftest import TEST_PROJECT
 from tests.counted_handler import BATCH, QUERY, Counted, counted_handler
+from tests.project import TEST_PROJECT
 from tests.seed import Seeder, key_hash
 
 TTL = 10.0

@@ -15,8 +15,8 @@ import pytest
 from diffio_progress.functions.logs import LOGGER_NAME
 from diffio_progress.tools import emulator
 from tests import secrecy
-from tests.conftest import TEST_PROJECT
 from tests.log_records import JsonLines, kept
+from tests.project import TEST_PROJECT
 from tests.seed import MINTED_KEYS, Seeder
 
 PATH = "/v1/get_generation_progress"

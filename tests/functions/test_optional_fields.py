@@ -20,9 +20,10 @@ from diffio_progress.functions.config import Settings
 from diffio_progress.functions.logs import LOGGER_NAME
 from diffio_progress.tools import cloud_run_standin as standin_replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
-from tests.conftest import TEST_PROJECT
 from tests.counted_handler import BATCH, counted_handler
 from tests.functions.test_openapi import validate
+from tests.log_records import Records, kept
+from tests.project import TEST_PROJECT
 from tests.seed import Seeder
 
 PATH = "/v1/get_generation_progress"
@@ -44,18 +45,16 @@ ODD_VALUES: list[Any] = [
 
 
 @pytest.fixture
-def warnings(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+def warnings() -> Iterator[Records]:
     """Captures the function's logs (the package logger does not propagate to the root)."""
-    logger = logging.getLogger(LOGGER_NAME)
-    logger.addHandler(caplog.handler)
-    yield caplog
-    logger.removeHandler(caplog.handler)
+    with kept(Records(), LOGGER_NAME) as handler:
+        yield handler
 
 
-def rule_9_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+def rule_9_warnings(logged: Records) -> list[str]:
     return [
         r.getMessage()
-        for r in caplog.records
+        for r in logged.records
         if r.name == RULE_9_LOGGER and r.levelno == logging.WARNING
     ]
 
@@ -63,7 +62,7 @@ def rule_9_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 def poll(
     client: Any,
     seed: Seeder,
-    warnings: pytest.LogCaptureFixture,
+    warnings: Records,
     jobs: dict[str, dict[str, Any]] | None = None,
     **generation: Any,
 ) -> dict[str, Any]:
@@ -99,7 +98,7 @@ def poll(
     ids=repr,
 )
 def test_a_transcription_not_a_map_or_of_unknown_status_is_absent(
-    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, transcription: Any
+    client: Any, seed: Seeder, warnings: Records, transcription: Any
 ) -> None:
     body = poll(client, seed, warnings, transcription=transcription)
     assert "transcription" not in body
@@ -108,7 +107,7 @@ def test_a_transcription_not_a_map_or_of_unknown_status_is_absent(
 
 @pytest.mark.parametrize("status", ["pending", "available", "unavailable"])
 def test_a_known_transcription_is_reported_alone(
-    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, status: str
+    client: Any, seed: Seeder, warnings: Records, status: str
 ) -> None:
     body = poll(client, seed, warnings, transcription={"status": status, "words": 812})
     assert body["transcription"] == {"status": status}
@@ -139,7 +138,7 @@ def test_a_known_transcription_is_reported_alone(
     ids=repr,
 )
 def test_a_queue_without_a_whole_non_negative_position_is_absent(
-    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, queue: Any
+    client: Any, seed: Seeder, warnings: Records, queue: Any
 ) -> None:
     body = poll(client, seed, warnings, queue=queue)
     assert "queue" not in body
@@ -151,7 +150,7 @@ def test_a_queue_without_a_whole_non_negative_position_is_absent(
     "message", [value for value in ODD_VALUES if not isinstance(value, str | None)], ids=repr
 )
 def test_a_queue_message_not_a_string_is_null_and_the_position_stays(
-    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, message: Any
+    client: Any, seed: Seeder, warnings: Records, message: Any
 ) -> None:
     body = poll(client, seed, warnings, queue={"position": 4, "message": message})
     assert body["queue"] == {"position": 4, "message": None}
@@ -171,7 +170,7 @@ def test_a_queue_message_not_a_string_is_null_and_the_position_stays(
     ids=repr,
 )
 def test_a_valid_queue_is_reported_whole(
-    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, queue: dict[str, Any]
+    client: Any, seed: Seeder, warnings: Records, queue: dict[str, Any]
 ) -> None:
     body = poll(client, seed, warnings, queue=queue)
     assert body["queue"] == {"position": queue["position"], "message": queue.get("message")}
@@ -194,7 +193,7 @@ DONE = {"status": "complete", "progress": 100}
 def test_a_stale_queue_is_absent_without_a_warning(
     client: Any,
     seed: Seeder,
-    warnings: pytest.LogCaptureFixture,
+    warnings: Records,
     jobs: dict[str, dict[str, Any]],
     status: str,
 ) -> None:
@@ -205,7 +204,7 @@ def test_a_stale_queue_is_absent_without_a_warning(
 
 
 def test_each_malformed_field_is_one_warning_and_the_rest_is_reported(
-    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture
+    client: Any, seed: Seeder, warnings: Records
 ) -> None:
     body = poll(
         client,
@@ -221,7 +220,7 @@ def test_each_malformed_field_is_one_warning_and_the_rest_is_reported(
 
 
 def test_a_queue_seen_by_search_and_by_project_is_the_same(
-    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture
+    client: Any, seed: Seeder, warnings: Records
 ) -> None:
     direct = poll(client, seed, warnings, queue={"position": 2, "message": GPU})
     key = seed.api_key("user-1")
@@ -234,7 +233,7 @@ def test_a_queue_seen_by_search_and_by_project_is_the_same(
 
 
 def test_a_dead_inference_execution_hides_the_queue(
-    client: Any, seed: Seeder, warnings: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    client: Any, seed: Seeder, warnings: Records, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = standin_replies.execution_name("inference-dead")
     with CloudRunStandIn() as standin:

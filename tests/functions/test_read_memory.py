@@ -10,8 +10,8 @@ from google.cloud import firestore
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.progress.poll_memory import PROJECT_RECHECK_SECONDS
 from tests.clocks import Clock
-from tests.conftest import TEST_PROJECT
 from tests.counted_handler import BATCH, QUERY, Counted, counted_handler
+from tests.project import TEST_PROJECT
 from tests.seed import Seeder, key_hash
 
 

@@ -14,8 +14,8 @@ from diffio_progress.bench.rpc_count import COUNTS_PATH, diff
 from diffio_progress.core import paths
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.store import FirestoreStore, FoundGeneration
-from tests.conftest import ROOT, TEST_PROJECT
 from tests.counted_handler import BATCH, QUERY, Counted, counted_handler
+from tests.project import ROOT, TEST_PROJECT
 from tests.seed import Seeder, key_hash
 
 

@@ -13,7 +13,7 @@ from google.cloud import firestore
 
 from diffio_progress.tools.cli import main
 from diffio_progress.tools.emulator import free_port
-from tests.conftest import ROOT
+from tests.project import ROOT
 
 COMMANDS = ["run", "watch", "simulate", "create-key", "revoke-key", "webhooks"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from diffio_progress.tools import emulator
-from tests.conftest import ROOT
+from tests.project import ROOT
 
 
 def test_no_emulator_anywhere_raises_with_install_instructions(

@@ -15,7 +15,7 @@ from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools.cli import main
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
 from diffio_progress.tools.emulator import free_port
-from tests.conftest import TEST_PROJECT
+from tests.project import TEST_PROJECT
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from diffio_progress.tools.emulator import free_port
 from diffio_progress.tools.simulator import Failure, Pace, simulate
 from diffio_progress.worker.generation_writer import GenerationWriter
 from diffio_progress.worker.stage_writer import StageWriter
-from tests.conftest import ROOT
+from tests.project import ROOT
 from tests.seed import Seeder
 
 FAST = Pace(step_seconds=0.1, steps=5, queued_seconds=0.2)

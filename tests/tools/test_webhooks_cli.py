@@ -20,7 +20,7 @@ from svix.webhooks import Webhook
 from diffio_progress.core.endpoints import ENDPOINTS, check_secret, read_endpoint
 from diffio_progress.tools.cli import main
 from diffio_progress.tools.emulator import free_port
-from tests.conftest import ROOT
+from tests.project import ROOT
 from tests.seed import MINTED_SECRETS
 
 

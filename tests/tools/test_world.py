@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from diffio_progress.tools import emulator
-from tests.conftest import ROOT
+from tests.project import ROOT
 
 
 class World:

@@ -20,7 +20,7 @@ from diffio_progress.worker.generation_writer import (
     queue_update,
 )
 from diffio_progress.worker.stage_writer import StageWriter
-from tests.conftest import TEST_PROJECT
+from tests.project import TEST_PROJECT
 from tests.races import race
 from tests.seed import Seeder
 

@@ -13,7 +13,7 @@ from diffio_progress.core.job_updates import JOB_FIELDS
 from diffio_progress.core.stages import LiveExecution
 from diffio_progress.worker.stage_writer import StageWriter
 from tests import spec_example
-from tests.conftest import TEST_PROJECT
+from tests.project import TEST_PROJECT
 from tests.races import race
 from tests.seed import Seeder
 

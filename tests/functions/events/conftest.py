@@ -3,34 +3,21 @@ handler, local receivers and a Svix stand-in, all behind the loopback tripwire."
 
 from __future__ import annotations
 
-import base64
+import logging
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
-from cloudevents.http import from_http
 from google.cloud import firestore
 
-from diffio_progress.bench.rpc_count import RpcCounter, client_factory, reads
-from diffio_progress.core import paths
-from diffio_progress.core.endpoints import ENDPOINTS
-from diffio_progress.core.events import outbox_path
-from diffio_progress.functions.config import Settings
-from diffio_progress.functions.events.handler import EventHandler, Outcome
-from diffio_progress.functions.events.pinned_post import PinnedPoster
-from diffio_progress.functions.events.wiring import build_event_handler
-from diffio_progress.functions.store import FirestoreStore
-from diffio_progress.tools.cloud_events import written_event
+from diffio_progress.bench.rpc_count import RpcCounter
+from diffio_progress.functions import logs
 from tests import tripwire
-from tests.conftest import TEST_PROJECT
+from tests.functions.events.harness import PROJECT_ID, Harness, Writes
 from tests.functions.events.receivers import Receiver
 from tests.functions.events.svix_standin import SvixStandIn
+from tests.log_records import Records, kept
 from tests.seed import MINTED_SECRETS, Seeder
-
-PROJECT_ID, GENERATION_ID, KEY_ID = "proj-1", "gen-1", "key_events"
-Event = tuple[dict[str, str], bytes]
 
 
 @pytest.fixture(autouse=True)
@@ -43,103 +30,6 @@ def loopback_only() -> Iterator[None]:
     finally:
         tripwire.disarm()
     assert tripwire.TRIPPED == [], f"something reached beyond loopback: {tripwire.TRIPPED}"
-
-
-def new_secret() -> str:
-    """A signing secret in Svix's form; the session's log scan looks for it."""
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    MINTED_SECRETS.add(secret)
-    return secret
-
-
-@dataclass
-class Writes:
-    """Real writes on the emulator, each returned as the CloudEvent Eventarc would send."""
-
-    db: firestore.Client
-    project_id: str = PROJECT_ID
-    generation_id: str = GENERATION_ID
-
-    def _write(self, path: paths.DocPath, fields: dict[str, Any] | None, merge: bool) -> Event:
-        ref = self.db.document(*path)
-        before = ref.get()
-        if fields is None:
-            ref.delete()
-        else:
-            ref.set(fields, merge=merge)
-        after = ref.get()
-        return written_event(
-            TEST_PROJECT,
-            "/".join(path),
-            before.to_dict() if before.exists else None,
-            after.to_dict() if after.exists else None,
-        )
-
-    def generation(self, **fields: Any) -> Event:
-        """Create (or update) the generation; it carries the test key's apiKeyId unless told."""
-        doc = {
-            "generationId": self.generation_id,
-            "apiProjectId": self.project_id,
-            "userId": "user-1",
-            "apiKeyId": KEY_ID,
-            "modelKey": "diffio-4.6-pro",
-            **fields,
-        }
-        doc = {k: v for k, v in doc.items() if v is not ...}
-        return self._write(paths.generation(self.project_id, self.generation_id), doc, True)
-
-    def job(self, stage: str, status: str, progress: float = 0, **fields: Any) -> Event:
-        doc = {"status": status, "progress": progress, **fields}
-        path = paths.job(self.project_id, self.generation_id, stage)
-        return self._write(path, doc, True)
-
-    def delete_job(self, stage: str) -> Event:
-        return self._write(paths.job(self.project_id, self.generation_id, stage), None, False)
-
-
-@dataclass
-class Harness:
-    """Builds the real handler on a Firestore client that counts every RPC."""
-
-    db: firestore.Client
-    counter: RpcCounter
-    built: list[EventHandler] = field(default_factory=list)
-
-    def handler(self, poster: PinnedPoster | None = None, **settings: Any) -> EventHandler:
-        store = FirestoreStore(5.0, client_factory(self.counter, TEST_PROJECT))
-        built = build_event_handler(Settings(project=TEST_PROJECT, **settings), store, poster)
-        self.built.append(built)
-        return built
-
-    def send(self, handler: EventHandler, event: Event) -> Outcome:
-        return handler(from_http(*event))
-
-    def counted(self, handler: EventHandler, event: Event) -> tuple[Outcome, int]:
-        """Handle ``event``; also return the billed document reads it cost."""
-        self.counter.reset()
-        outcome = self.send(handler, event)
-        return outcome, reads(self.counter.snapshot())
-
-    def outbox(
-        self, project_id: str = PROJECT_ID, generation_id: str = GENERATION_ID
-    ) -> dict[str, dict[str, Any]]:
-        collection = self.db.document(*paths.generation(project_id, generation_id)).collection(
-            "events"
-        )
-        return {snap.id: snap.to_dict() or {} for snap in collection.get()}
-
-    def event_doc(self, event_type: str) -> dict[str, Any]:
-        snapshot = self.db.document(*outbox_path(PROJECT_ID, GENERATION_ID, event_type)).get()
-        assert snapshot.exists, event_type
-        return snapshot.to_dict() or {}
-
-    def endpoint(self, url: str, secret: str | None = None, **fields: Any) -> tuple[str, str]:
-        """A webhookEndpoints document for the test key; returns (endpoint id, secret)."""
-        secret = secret or new_secret()
-        endpoint_id = "ep_" + secrets.token_hex(6)
-        doc = {"apiKeyId": KEY_ID, "url": url, "secret": secret, **fields}
-        self.db.document(ENDPOINTS, endpoint_id).set(doc)
-        return endpoint_id, secret
 
 
 @pytest.fixture
@@ -185,31 +75,9 @@ def svix() -> Iterator[SvixStandIn]:
     standin.stop()
 
 
-class LogRecords(list[Any]):
-    """The package's log records of one test, as they would be shipped."""
-
-    def at(self, level: str) -> list[Any]:
-        return [r for r in self if r.levelname == level]
-
-    def messages(self) -> list[str]:
-        return [r.getMessage() for r in self]
-
-
 @pytest.fixture
-def event_logs() -> Iterator[LogRecords]:
-    import logging
-
-    from diffio_progress.functions import logs
-
+def event_logs() -> Iterator[Records]:
+    """Every record the package logs during the test, as it would be shipped."""
     logs.configure()
-    records = LogRecords()
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    keep = Keep(level=logging.DEBUG)
-    logger = logging.getLogger(logs.LOGGER_NAME)
-    logger.addHandler(keep)
-    yield records
-    logger.removeHandler(keep)
+    with kept(Records(logging.DEBUG), logs.LOGGER_NAME) as handler:
+        yield handler

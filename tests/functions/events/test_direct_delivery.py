@@ -11,8 +11,9 @@ from diffio import DiffioApiError, DiffioClient
 from diffio_progress.core.events import COMPLETED_EVENT, PROCESSING_EVENT, QUEUED_EVENT
 from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler
 from diffio_progress.functions.events.pinned_post import PinnedPoster
-from tests.functions.events.conftest import KEY_ID, Harness, LogRecords, Writes, new_secret
+from tests.functions.events.harness import KEY_ID, Harness, Writes, new_secret
 from tests.functions.events.receivers import Received, Receiver
+from tests.log_records import Records
 
 
 def direct(harness: Harness, deadline: float = 10.0, **poster: Any) -> EventHandler:
@@ -85,7 +86,7 @@ def test_endpoints_receive_their_event_types_and_disabled_ones_nothing(
 
 
 def test_malformed_endpoints_are_skipped_with_one_warning_naming_only_their_id(
-    writes: Writes, harness: Harness, receiver: Receiver, event_logs: LogRecords
+    writes: Writes, harness: Harness, receiver: Receiver, event_logs: Records
 ) -> None:
     good_id, _ = harness.endpoint(receiver.url)
     bad = {
@@ -112,7 +113,7 @@ def test_malformed_endpoints_are_skipped_with_one_warning_naming_only_their_id(
 
 
 def test_plain_http_and_private_hosts_are_refused_unless_allowed(
-    writes: Writes, harness: Harness, receiver: Receiver, event_logs: LogRecords
+    writes: Writes, harness: Harness, receiver: Receiver, event_logs: Records
 ) -> None:
     endpoint_id, _ = harness.endpoint(receiver.url)  # http://127.0.0.1:port
     outcome = harness.send(direct(harness, allow_private=False), writes.generation())
@@ -124,7 +125,7 @@ def test_plain_http_and_private_hosts_are_refused_unless_allowed(
 
 
 def test_a_generation_without_an_api_key_id_records_but_delivers_nothing(
-    writes: Writes, harness: Harness, receiver: Receiver, event_logs: LogRecords
+    writes: Writes, harness: Harness, receiver: Receiver, event_logs: Records
 ) -> None:
     harness.endpoint(receiver.url)
     outcome = harness.send(direct(harness), writes.generation(apiKeyId=...))

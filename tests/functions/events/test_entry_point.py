@@ -17,9 +17,9 @@ from diffio_progress.core.events import PROCESSING_EVENT, QUEUED_EVENT
 from diffio_progress.functions.events.wiring import reset_default_event_handler
 from diffio_progress.tools.emulator import free_port
 from diffio_progress.tools.processes import start_function, stop_group, wait_until_serving
-from tests.conftest import ROOT, TEST_PROJECT
-from tests.functions.events.conftest import Harness, Writes
+from tests.functions.events.harness import Harness, Writes
 from tests.functions.events.receivers import Receiver
+from tests.project import ROOT, TEST_PROJECT
 
 TRIPWIRE_SITE = ROOT / "tests" / "tripwire_site"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -18,7 +17,8 @@ from diffio_progress.core.events import (
     RANKS,
 )
 from diffio_progress.functions.events.handler import EventHandler
-from tests.functions.events.conftest import PROJECT_ID, Event, Harness, Writes
+from tests.functions.events.harness import PROJECT_ID, Event, Harness, Writes
+from tests.races import race
 
 Write = Callable[[], Event]
 
@@ -110,23 +110,6 @@ def outcome(harness: Harness, handler: EventHandler, event: Event) -> str:
     return harness.send(handler, event).outcome
 
 
-def race(calls: list[Callable[[], str]]) -> list[str]:
-    """Run ``calls`` at the same moment on threads of their own; their outcomes, sorted."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[str] = []
-
-    def run(call: Callable[[], str]) -> None:
-        barrier.wait()
-        outcomes.append(call())
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return sorted(outcomes)
-
-
 def test_two_deliveries_of_the_same_event_racing_record_it_once(
     db: firestore.Client, seed: Any, harness: Harness
 ) -> None:
@@ -136,8 +119,8 @@ def test_two_deliveries_of_the_same_event_racing_record_it_once(
         event = Writes(db, PROJECT_ID, generation).generation()
         # Two instances, as two Eventarc deliveries of one event could land on.
         first, second = harness.handler(), harness.handler()
-        outcomes = race(
-            [partial(outcome, harness, first, event), partial(outcome, harness, second, event)]
+        outcomes = sorted(
+            race(partial(outcome, harness, first, event), partial(outcome, harness, second, event))
         )
         assert outcomes == ["nothing new", f"recorded {QUEUED_EVENT}"]
         assert list(harness.outbox(PROJECT_ID, generation)) == [QUEUED_EVENT]
@@ -156,7 +139,7 @@ def test_racing_events_of_different_stages_never_record_both_ends(
         done = writes.job("inference", "complete", 100)
         handlers = [harness.handler() for _ in range(3)]
         race(
-            [
+            *[
                 partial(outcome, harness, h, e)
                 for h, e in zip(handlers, (running, done, done), strict=True)
             ]

@@ -12,14 +12,14 @@ from diffio_progress.core.events import (
     QUEUED_EVENT,
 )
 from diffio_progress.tools.cloud_events import written_event
-from tests.conftest import TEST_PROJECT
-from tests.functions.events.conftest import (
+from tests.functions.events.harness import (
     GENERATION_ID,
     PROJECT_ID,
     Harness,
-    LogRecords,
     Writes,
 )
+from tests.log_records import Records
+from tests.project import TEST_PROJECT
 from tests.seed import Seeder
 
 EVENT_ID = re.compile(r"^evt_[0-9a-f]{32}$")
@@ -164,18 +164,18 @@ def test_a_generation_created_after_its_stages_began_starts_at_processing(
 
 
 def test_a_missing_project_or_generation_is_logged_and_acknowledged(
-    writes: Writes, harness: Harness, event_logs: LogRecords
+    writes: Writes, harness: Harness, event_logs: Records
 ) -> None:
     handler = harness.handler()
     event = writes.job("inference", "running")  # the generation was never created
     outcome = harness.send(handler, event)
     assert outcome.outcome == "generation document missing; acknowledged"
     assert harness.outbox() == {}
-    assert [r.levelname for r in event_logs] == ["WARNING"]
+    assert [r.levelname for r in event_logs.records] == ["WARNING"]
 
 
 def test_an_event_older_than_the_max_age_is_dropped_with_exactly_one_error_line(
-    writes: Writes, harness: Harness, event_logs: LogRecords
+    writes: Writes, harness: Harness, event_logs: Records
 ) -> None:
     handler = harness.handler(webhook_max_age_hours=24)
     headers, body = writes.generation()
@@ -183,9 +183,9 @@ def test_an_event_older_than_the_max_age_is_dropped_with_exactly_one_error_line(
     harness.counter.reset()
     outcome = harness.send(handler, (headers, body))
     assert outcome.outcome.startswith("given up")
-    assert [r.levelname for r in event_logs] == ["ERROR"]
-    assert headers["ce-id"] in event_logs[0].getMessage()
-    assert "WEBHOOK_MAX_AGE_HOURS=24" in event_logs[0].getMessage()
+    assert [r.levelname for r in event_logs.records] == ["ERROR"]
+    assert headers["ce-id"] in event_logs.records[0].getMessage()
+    assert "WEBHOOK_MAX_AGE_HOURS=24" in event_logs.records[0].getMessage()
     assert harness.outbox() == {} and harness.counter.snapshot() == {}
     # A day-old event is still handled.
     headers["ce-time"] = (datetime.now(UTC) - timedelta(hours=23)).isoformat()
@@ -205,7 +205,7 @@ def test_a_malformed_model_key_records_a_null_model(writes: Writes, harness: Har
 
 
 def test_malformed_events_are_logged_once_and_acknowledged(
-    writes: Writes, harness: Harness, event_logs: LogRecords
+    writes: Writes, harness: Harness, event_logs: Records
 ) -> None:
     handler = harness.handler()
     path = f"apiProjects/{PROJECT_ID}/generations/{GENERATION_ID}"
@@ -227,6 +227,6 @@ def test_malformed_events_are_logged_once_and_acknowledged(
         harness.counter.reset()
         outcome = harness.send(handler, event)
         assert outcome.outcome.startswith("malformed event acknowledged"), name
-        assert [r.levelname for r in event_logs] == ["WARNING"], name
+        assert [r.levelname for r in event_logs.records] == ["WARNING"], name
         assert harness.counter.snapshot() == {}, name
     assert harness.outbox() == {}

@@ -17,8 +17,9 @@ from diffio_progress.functions.events.pinned_post import (
     DeliveryRefused,
     PinnedPoster,
 )
-from tests.functions.events.conftest import Harness, LogRecords, Writes
+from tests.functions.events.harness import Harness, Writes
 from tests.functions.events.receivers import Receiver
+from tests.log_records import Records
 
 
 class Resolver:
@@ -49,7 +50,7 @@ def test_a_host_name_resolving_to_any_non_public_address_is_refused(
     writes: Writes,
     harness: Harness,
     receiver: Receiver,
-    event_logs: LogRecords,
+    event_logs: Records,
     addresses: list[str],
 ) -> None:
     resolver = Resolver({"hooks.customer.test": addresses})

@@ -9,7 +9,7 @@ from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler
 from diffio_progress.functions.events.wiring import build_sink
 from diffio_progress.functions.store import FirestoreStore
-from tests.functions.events.conftest import KEY_ID, Harness, Writes
+from tests.functions.events.harness import KEY_ID, Harness, Writes
 from tests.functions.events.svix_standin import SvixStandIn
 
 

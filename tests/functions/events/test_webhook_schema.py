@@ -15,7 +15,7 @@ from referencing.jsonschema import DRAFT202012
 
 from diffio_progress.core.events import EVENT_TYPES
 from diffio_progress.functions.events.pinned_post import PinnedPoster
-from tests.functions.events.conftest import Harness, Writes
+from tests.functions.events.harness import Harness, Writes
 from tests.functions.events.receivers import Receiver
 
 SPEC: dict[str, Any] = yaml.safe_load((Path(__file__).parents[3] / "openapi.yaml").read_text())

@@ -12,9 +12,9 @@ from diffio_progress.functions.reaper.handler import reset_default_reaper_handle
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools import emulator
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
-from tests.conftest import ROOT
-from tests.functions.reaper.conftest import Stages
+from tests.functions.reaper.stages import Stages
 from tests.log_records import JsonLines, kept
+from tests.project import ROOT
 
 
 @pytest.fixture(scope="module")

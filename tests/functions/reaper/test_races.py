@@ -16,34 +16,12 @@ from diffio_progress.functions.cloud_run import Outcome
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.worker.stage_writer import StageWriter
-from tests.conftest import TEST_PROJECT
-from tests.functions.reaper.conftest import Stages
+from tests.functions.reaper.stages import Stages
 from tests.log_records import Records
+from tests.project import TEST_PROJECT
+from tests.races import race
 
 TERMINAL = ("complete", "failed")
-
-
-def run_together(*targets: Callable[[], None]) -> None:
-    """Start every target at one barrier; re-raise the first error in this thread."""
-    barrier = threading.Barrier(len(targets))
-    errors: list[tuple[str, BaseException]] = []
-
-    def guarded(target: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                barrier.wait()
-                target()
-            except BaseException as error:
-                errors.append((target.__name__, error))
-
-        return run
-
-    threads = [threading.Thread(target=guarded(t)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
 
 
 def writer_for(path: paths.DocPath) -> StageWriter:
@@ -70,7 +48,7 @@ def test_two_reapers_at_once_fail_each_dead_stage_exactly_once(
 
         return run
 
-    run_together(reap(make_reaper()), reap(make_reaper()))
+    race(reap(make_reaper()), reap(make_reaper()))
 
     assert all(stages.read(p)["status"] == "failed" for p in dead)
     # Each stage was written failed by exactly one call, whichever won its transaction.
@@ -148,7 +126,6 @@ def test_reapers_racing_workers_complete_leave_one_terminal_state_per_stage(
     completed: list[paths.DocPath] = []
     reaped: list[int] = []
     seen: dict[paths.DocPath, list[str]] = defaultdict(list)
-    finished = threading.Event()
 
     def workers() -> None:
         for path in racing:
@@ -165,7 +142,7 @@ def test_reapers_racing_workers_complete_leave_one_terminal_state_per_stage(
 
         return run
 
-    def observe() -> None:
+    def observe(finished: threading.Event) -> None:
         reader = firestore.Client(project=TEST_PROJECT)
         refs = [reader.document(*p) for p in racing]
         while not finished.is_set():
@@ -173,13 +150,7 @@ def test_reapers_racing_workers_complete_leave_one_terminal_state_per_stage(
                 document: dict[str, Any] = snapshot.to_dict() or {}
                 seen[tuple(snapshot.reference.path.split("/"))].append(document["status"])
 
-    observer = threading.Thread(target=observe)
-    observer.start()
-    try:
-        run_together(workers, reap(make_reaper()), reap(make_reaper()))
-    finally:
-        finished.set()
-        observer.join(30)
+    race(workers, reap(make_reaper()), reap(make_reaper()), observe=observe)
 
     final = {p: stages.read(p)["status"] for p in racing}
     assert set(final.values()) <= set(TERMINAL)

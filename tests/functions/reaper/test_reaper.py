@@ -15,9 +15,9 @@ from diffio_progress.functions.reaper import store as reaper_store
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
-from tests.conftest import ROOT
-from tests.functions.reaper.conftest import OOM, RUNNING_JOB, Stages
+from tests.functions.reaper.stages import OOM, RUNNING_JOB, Stages
 from tests.log_records import Records
+from tests.project import ROOT
 
 
 def without_time(document: dict[str, Any]) -> dict[str, Any]:

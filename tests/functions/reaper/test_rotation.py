@@ -10,8 +10,8 @@ from diffio_progress.functions.reaper.store import CURSOR_DOCUMENT, ReaperStore
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
-from tests.conftest import TEST_PROJECT
-from tests.functions.reaper.conftest import Stages
+from tests.functions.reaper.stages import Stages
+from tests.project import TEST_PROJECT
 
 
 def oldest_first(stages: Stages, count: int, reply: Callable[[str], replies.Reply]) -> list[str]:
