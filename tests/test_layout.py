@@ -5,13 +5,14 @@ from __future__ import annotations
 import ast
 import shutil
 import subprocess
+from collections.abc import Iterable
 from modulefinder import ModuleFinder
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.module_probe import loaded, modules_loaded_by
+from tests.project import ROOT
 
 PACKAGE = "diffio_progress"
 # What each folder may import from this project (itself included), beyond the package root.
@@ -100,6 +101,62 @@ def test_imports_point_only_down_or_sideways(module: Path) -> None:
     assert reached <= MAY_IMPORT[folder], f"{folder}/ may not import {reached - MAY_IMPORT[folder]}"
 
 
+# The deployed functions other than the progress poll: its cold start never loads them.
+OTHER_FUNCTIONS = tuple(f"{PACKAGE}.functions.{name}" for name in ("events", "reaper", "webhooks"))
+
+
+def other_functions_in(modules: Iterable[str]) -> set[str]:
+    """Which of the other functions' folders any of ``modules`` belongs to."""
+    names = set(modules)
+    return {f for f in OTHER_FUNCTIONS if any(m == f or m.startswith(f + ".") for m in names)}
+
+
+def reached_by_entry_point(name: str) -> set[str]:
+    """Modules of this package that main.py's entry point ``name`` reaches, transitively.
+
+    What main.py imports at module level, plus what that one function's body imports
+    (the other entry points import their own modules inside their bodies).
+    """
+    tree = ast.parse((ROOT / "main.py").read_text())
+    [entry] = [f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == name]
+    nodes = [n for n in tree.body if not isinstance(n, ast.FunctionDef)] + [entry]
+    finder = ModuleFinder(path=[str(ROOT)])
+    for node in (inner for n in nodes for inner in ast.walk(n)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE):
+            finder.import_hook(str(node.module), None, [a.name for a in node.names])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith(PACKAGE):
+                    finder.import_hook(alias.name)
+    return {m for m in finder.modules if m.split(".")[0] == PACKAGE}
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted((ROOT / PACKAGE / "functions" / "progress").glob("*.py")),
+    ids=lambda p: p.name,
+)
+def test_the_progress_function_imports_nothing_of_the_other_functions(module: Path) -> None:
+    assert not other_functions_in(project_modules_reached(module))
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "reaches"),
+    [
+        ("get_generation_progress", set()),
+        # The walk has teeth: the other entry points do reach their own folders.
+        ("on_generation_written", {f"{PACKAGE}.functions.events"}),
+        ("reap_stalled_jobs", {f"{PACKAGE}.functions.reaper"}),
+    ],
+)
+def test_main_py_progress_entry_point_reaches_none_of_the_other_functions(
+    entry_point: str, reaches: set[str]
+) -> None:
+    reached = reached_by_entry_point(entry_point)
+    assert f"{PACKAGE}.functions.progress.wiring" in reached  # the walk sees main.py's imports
+    assert other_functions_in(reached) == reaches
+
+
 @pytest.mark.parametrize(
     "module",
     sorted((ROOT / PACKAGE / "core").glob("*.py")),
@@ -128,3 +185,14 @@ def test_every_module_says_what_it_does_and_stays_small(module: Path) -> None:
     assert docstring, "a one-line docstring says what the module does"
     assert len(docstring.splitlines()[0]) > 20
     assert len(text.splitlines()) <= MAX_LINES
+
+
+def test_tests_import_their_helpers_from_modules_never_from_a_conftest() -> None:
+    """pytest loads a conftest.py itself; importing one as a module loads it twice."""
+    offenders = [
+        f"{path.relative_to(ROOT)}: {node.module}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("conftest")
+    ]
+    assert offenders == []

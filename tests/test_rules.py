@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +12,9 @@ import requests
 from google.cloud import firestore
 
 from diffio_progress.tools import emulator
+from tests.project import ROOT
 from tests.seed import Seeder, key_hash
 
-ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "diffio-rules-test"
 
 # Every document path of the data contract (shared/design/firestore-contract.md).

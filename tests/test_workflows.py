@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.project import ROOT
+
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 

@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +23,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.project import ROOT
 from tests.seed import Seeder
 
-ROOT = Path(__file__).resolve().parents[2]
 PATH = "/v1/get_generation_progress"
 SCHEMA = schemathesis.openapi.from_path(str(ROOT / "openapi.yaml"))
 POST = SCHEMA[PATH]["POST"]

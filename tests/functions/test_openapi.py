@@ -8,7 +8,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import flask
@@ -27,9 +26,9 @@ from schemathesis.specs.openapi.checks import (
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.progress.handler import ProgressHandler
 from diffio_progress.tools import emulator
+from tests.project import ROOT
 from tests.seed import Seeder
 
-ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "openapi.yaml"
 PATH = "/v1/get_generation_progress"
 RAW_SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())
