@@ -21,6 +21,7 @@ from diffio_progress.tools.processes import (
     wait_until_serving,
 )
 from tests import secrecy
+from tests.log_records import LogCapture
 from tests.project import ROOT, TEST_PROJECT
 from tests.seed import MINTED_KEYS, MINTED_SECRETS, Seeder
 
@@ -32,12 +33,12 @@ def server_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_api_key_in_logs(server_log_dir: Path) -> Iterator[secrecy.LogCapture]:
+def no_api_key_in_logs(server_log_dir: Path) -> Iterator[LogCapture]:
     """Capture every log of the run; at the end, fail if any minted key or secret appears in one.
 
     Secrets are API keys, webhook signing secrets and Svix tokens.
     """
-    capture = secrecy.LogCapture()
+    capture = LogCapture()
     loggers = [logging.getLogger(LOGGER_NAME), logging.getLogger()]
     for logger in loggers:
         logger.addHandler(capture)

@@ -1,9 +1,10 @@
-"""Handlers that keep what the package logs, for tests (its logger does not propagate)."""
+"""Handlers that keep what the package logs, for tests and the session's leak scan."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -48,6 +49,22 @@ class JsonLines(logging.Handler):
     def requests(self) -> list[dict[str, Any]]:
         """The one-per-request lines."""
         return [e for e in self.entries if "httpRequest" in e]
+
+
+class LogCapture(logging.Handler):
+    """Keeps every record logged during the session, formatted as it would be shipped."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.NOTSET)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+        self._lines_lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # Also keep the raw arguments: a formatter bug must not hide a leak.
+        text = f"{self.format(record)} {record.args!r} {getattr(record, 'fields', '')!r}"
+        with self._lines_lock:
+            self.lines.append(text)
 
 
 @contextmanager

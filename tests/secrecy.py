@@ -2,28 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterable
 from pathlib import Path
-
-from diffio_progress.functions.logs import JsonFormatter
-
-
-class LogCapture(logging.Handler):
-    """Keeps every record logged during the session, formatted as it would be shipped."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.NOTSET)
-        self.setFormatter(JsonFormatter())
-        self.lines: list[str] = []
-        self._lines_lock = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # Also keep the raw arguments: a formatter bug must not hide a leak.
-        text = f"{self.format(record)} {record.args!r} {getattr(record, 'fields', '')!r}"
-        with self._lines_lock:
-            self.lines.append(text)
 
 
 def read_logs(folder: Path) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 from diffio_progress.functions.logs import LOGGER_NAME
 from diffio_progress.tools import emulator
 from tests import secrecy
-from tests.log_records import JsonLines, kept
+from tests.log_records import JsonLines, LogCapture, kept
 from tests.project import TEST_PROJECT
 from tests.seed import MINTED_KEYS, Seeder
 
@@ -233,7 +233,7 @@ def test_the_served_function_writes_only_json_lines_one_per_request_to_stdout(
 
 
 def test_the_secrecy_check_sees_the_logs_and_would_catch_a_leak(
-    client: Any, seed: Seeder, no_api_key_in_logs: secrecy.LogCapture
+    client: Any, seed: Seeder, no_api_key_in_logs: LogCapture
 ) -> None:
     key = seed.world()
     assert key in MINTED_KEYS
