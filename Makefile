@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 
-.PHONY: run test lint bench
+.PHONY: run test lint bench lock
 
 ## run: the function on a local Firestore emulator with demo data and a live generation
 run: $(STAMP)
@@ -26,10 +26,19 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m diffio_progress.bench
 
-# uv installs the same pins in seconds rather than a minute; pip is the fallback.
+# uv installs the locked, hashed set in seconds rather than a minute; pip is the fallback.
+# Both refuse a file whose hash is not in the lock.
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	( $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) && \
-	  $(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt ) || \
-	  $(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	  $(VENV)/bin/uv pip install --quiet --require-hashes --python $(PY) -r requirements-dev.txt ) || \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $(STAMP)
+
+## lock: regenerate requirements.txt and requirements-dev.txt from their .in files (hashed,
+## one universal lock for Python 3.11 here and python312 deployed; docs/security.md)
+LOCK := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--annotation-style=line
+lock: $(STAMP)
+	$(LOCK) requirements.in -o requirements.txt
+	$(LOCK) requirements-dev.in -o requirements-dev.txt
