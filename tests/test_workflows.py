@@ -6,13 +6,18 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from tests.project import ROOT
-
-WORKFLOWS = ROOT / ".github" / "workflows"
+from tests.workflows import (
+    ROOT,
+    WORKFLOWS,
+    commands,
+    fake_gcloud,
+    flags_of,
+    load,
+    run_bash,
+    step_named,
+    step_using,
+)
 
 
 def check_workflows(*paths: Path) -> subprocess.CompletedProcess[str]:
@@ -30,35 +35,6 @@ def check_workflows(*paths: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
-
-
-def load(name: str) -> dict[Any, Any]:
-    data = yaml.safe_load((WORKFLOWS / name).read_text())
-    assert isinstance(data, dict)
-    # YAML 1.1 reads the bare key `on` as True.
-    data["on"] = data.pop(True, data.get("on"))
-    return data
-
-
-def steps(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
-    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
-
-
-def step_using(workflow: dict[Any, Any], action: str) -> dict[str, Any]:
-    found = [s for s in steps(workflow) if s.get("uses", "").split("@")[0] == action]
-    assert len(found) == 1, (action, found)
-    return found[0]
-
-
-def commands(workflow: dict[Any, Any]) -> str:
-    return "\n".join(s.get("run", "") for s in steps(workflow))
-
-
-def flags_of(run: str, command: str) -> list[str]:
-    """The words of the one command in ``run`` (continuation lines joined) that starts so."""
-    found = re.findall(rf"{re.escape(command)}[^\n]*", run.replace("\\\n", " "))
-    assert len(found) == 1, (command, run)
-    return str(found[0]).split()
 
 
 def test_both_workflows_match_the_github_workflow_schema() -> None:
@@ -119,9 +95,11 @@ def test_deploy_ships_gen2_and_the_rules_and_indexes() -> None:
     ):
         assert flag in flags, flag
     assert any(f.startswith("--region=") for f in flags)
-    assert re.search(
-        r"firebase-tools@[\d.]+ deploy\s+--only firestore:rules,firestore:indexes", run
-    )
+    assert '--ingress-settings="$INGRESS_SETTINGS"' in flags
+    # The rules and indexes, without firebase-tools (tests/test_firestore_deploy.py runs it).
+    assert 'python3 deploy/firestore.py --project="$PROJECT_ID" rules' in run
+    assert 'python3 deploy/firestore.py --project="$PROJECT_ID" indexes' in run
+    assert "npx" not in run and "firebase-tools" not in run
 
 
 def test_the_progress_function_is_sized_as_docs_capacity_md_says() -> None:
@@ -210,51 +188,18 @@ def test_deploy_ships_the_reaper_private_under_its_own_identity() -> None:
     assert env["SCHEDULER_SERVICE_ACCOUNT"] == "${{ vars.GCP_SCHEDULER_SERVICE_ACCOUNT }}"
 
 
-# A stand-in for gcloud: records each call's arguments; the scheduler job exists once created.
-FAKE_GCLOUD = r"""#!/bin/sh
-for arg in "$@"; do printf '%s\037' "$arg"; done >> "$GCLOUD_LOG"
-printf '\n' >> "$GCLOUD_LOG"
-case "$1 $2 $3" in
-  "functions describe reap_stalled_jobs") echo "https://reap-stalled-jobs-x7k2p-uc.a.run.app" ;;
-  "scheduler jobs describe") test -f "$GCLOUD_JOB" ;;
-  "scheduler jobs create") touch "$GCLOUD_JOB" ;;
-esac
-"""
-
-
 def test_the_reaper_schedule_is_created_once_then_updated_every_minute_with_oidc(
     tmp_path: Path,
 ) -> None:
-    [step] = [
-        s for s in steps(load("deploy.yml")) if s.get("name") == "Schedule the reaper every minute"
-    ]
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "gcloud").write_text(FAKE_GCLOUD)
-    (bin_dir / "gcloud").chmod(0o755)
-    log = tmp_path / "calls"
+    step = step_named(load("deploy.yml"), "Schedule the reaper every minute")
     env = {
-        "PATH": f"{bin_dir}:/usr/bin:/bin",
-        "GCLOUD_LOG": str(log),
-        "GCLOUD_JOB": str(tmp_path / "job-exists"),
+        **fake_gcloud(tmp_path),
         "PROJECT_ID": "my-project",
         "REGION": "us-central1",
         "SCHEDULER_SERVICE_ACCOUNT": "scheduler@my-project.iam.gserviceaccount.com",
     }
-    writes = []
-    for _ in range(2):  # a first deploy, then any later one
-        log.unlink(missing_ok=True)
-        # As GitHub runs a step: bash with errexit and pipefail.
-        result = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert result.returncode == 0, result.stderr
-        calls = [line.split("\x1f")[:-1] for line in log.read_text().splitlines()]
-        writes.append(calls[-1])
+    # A first deploy, then any later one.
+    writes = [run_bash(step["run"], env)[-1] for _ in range(2)]
     url = "https://reap-stalled-jobs-x7k2p-uc.a.run.app"
     expected = [
         "http",

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# One-time (and re-runnable) setup of the project for .github/workflows/deploy.yml, run by a
+# project owner, never by the workflow: the service accounts, each with the roles its function
+# needs on the resources it touches (docs/security.md, "Least privilege"), the `webhooks`
+# Firestore database, and the Workload Identity provider that lets only a `v*` tag's deploy job
+# in the `production` environment become the deployer (docs/security.md, "Deploy trust").
+# Every command is idempotent; re-running it also removes the wider bindings of earlier setups.
+#
+#   PROJECT=my-project REGION=us-central1 REPO=my-org/diffio-progress bash deploy/setup.sh
+#
+# Optional: FIRESTORE_LOCATION (default REGION; the webhooks database's location), JOBS_PROJECT
+# (where the workers' Cloud Run jobs run; default PROJECT), CLOUD_RUN_LOOKUP=true (the progress
+# function may read executions), WEBHOOK_SINK=svix with SVIX_API_TOKEN_SECRET and
+# SVIX_TEST_API_TOKEN_SECRET (Secret Manager secret names; created beforehand).
+set -euo pipefail
+
+: "${PROJECT:?}" "${REGION:?}" "${REPO:?}"
+FIRESTORE_LOCATION=${FIRESTORE_LOCATION:-$REGION}
+JOBS_PROJECT=${JOBS_PROJECT:-$PROJECT}
+SVIX_API_TOKEN_SECRET=${SVIX_API_TOKEN_SECRET:-svix-api-token}
+SVIX_TEST_API_TOKEN_SECRET=${SVIX_TEST_API_TOKEN_SECRET:-svix-test-api-token}
+NUMBER=$(gcloud projects describe "$PROJECT" --format='value(projectNumber)')
+POOL=projects/$NUMBER/locations/global/workloadIdentityPools/github
+
+account() { echo "diffio-progress-$1@$PROJECT.iam.gserviceaccount.com"; }
+RUNTIME=$(account runtime)     # get_generation_progress
+WEBHOOKS=$(account webhooks)   # webhooks_configure, webhooks_send_test_event
+EVENTS=$(account events)       # on_generation_written, on_generation_job_written, their triggers
+REAPER=$(account reaper)       # reap_stalled_jobs
+SCHEDULER=$(account scheduler) # calls reap_stalled_jobs
+DEPLOYER=$(account deployer)   # the workflow
+
+gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
+  artifactregistry.googleapis.com firestore.googleapis.com firebaserules.googleapis.com \
+  eventarc.googleapis.com secretmanager.googleapis.com cloudscheduler.googleapis.com \
+  iamcredentials.googleapis.com sts.googleapis.com --project="$PROJECT"
+
+for name in runtime webhooks events reaper scheduler deployer; do
+  gcloud iam service-accounts describe "$(account $name)" --project="$PROJECT" >/dev/null 2>&1 ||
+    gcloud iam service-accounts create "diffio-progress-$name" --project="$PROJECT"
+done
+
+# The endpoints and their signing secrets live in their own database (webhooks-api.md §5).
+gcloud firestore databases describe --database=webhooks --project="$PROJECT" >/dev/null 2>&1 ||
+  gcloud firestore databases create --database=webhooks --location="$FIRESTORE_LOCATION" \
+    --type=firestore-native --project="$PROJECT"
+
+# A Firestore role on one database only: an IAM condition on the database's resource name.
+on_database() { # MEMBER ROLE DATABASE
+  gcloud projects add-iam-policy-binding "$PROJECT" --member="serviceAccount:$1" --role="$2" \
+    --condition="expression=resource.name == \"projects/$PROJECT/databases/$3\",title=$3 database only" \
+    --quiet >/dev/null
+}
+on_project() { # MEMBER ROLE [PROJECT]
+  gcloud projects add-iam-policy-binding "${3:-$PROJECT}" --member="serviceAccount:$1" \
+    --role="$2" --condition=None --quiet >/dev/null
+}
+# Earlier setups granted these project-wide, without a condition; no identity keeps them.
+drop_wide() { # MEMBER ROLE
+  gcloud projects remove-iam-policy-binding "$PROJECT" --member="serviceAccount:$1" --role="$2" \
+    --condition=None --quiet >/dev/null 2>&1 || true
+}
+drop_wide "$RUNTIME" roles/datastore.viewer
+drop_wide "$EVENTS" roles/datastore.user
+drop_wide "$EVENTS" roles/run.invoker
+drop_wide "$REAPER" roles/datastore.user
+
+on_database "$RUNTIME" roles/datastore.viewer '(default)'
+if [ "${CLOUD_RUN_LOOKUP:-false}" = "true" ]; then
+  on_project "$RUNTIME" roles/run.viewer "$JOBS_PROJECT"
+fi
+
+on_database "$WEBHOOKS" roles/datastore.viewer '(default)' # the caller's key in apiKeys
+on_database "$WEBHOOKS" roles/datastore.user webhooks      # endpoints and their secrets
+
+on_database "$EVENTS" roles/datastore.user '(default)' # the generation, its jobs, the outbox
+on_database "$EVENTS" roles/datastore.viewer webhooks  # the endpoints it delivers to
+on_project "$EVENTS" roles/eventarc.eventReceiver
+# roles/run.invoker on the two event functions alone: the workflow grants it per function.
+
+on_database "$REAPER" roles/datastore.user '(default)'
+on_project "$REAPER" roles/run.viewer "$JOBS_PROJECT"
+# The scheduler's identity has no project role: the workflow grants roles/run.invoker on the
+# reaper alone.
+
+if [ "${WEBHOOK_SINK:-off}" = "svix" ]; then
+  for pair in "$SVIX_API_TOKEN_SECRET:$EVENTS" "$SVIX_API_TOKEN_SECRET:$WEBHOOKS" \
+      "$SVIX_TEST_API_TOKEN_SECRET:$WEBHOOKS"; do
+    gcloud secrets add-iam-policy-binding "${pair%%:*}" --project="$PROJECT" \
+      --member="serviceAccount:${pair#*:}" --role=roles/secretmanager.secretAccessor --quiet >/dev/null
+  done
+fi
+
+for role in roles/cloudfunctions.developer roles/run.admin roles/eventarc.admin \
+    roles/cloudscheduler.admin roles/firebaserules.admin roles/datastore.indexAdmin; do
+  on_project "$DEPLOYER" "$role"
+done
+for name in runtime webhooks events reaper scheduler; do
+  gcloud iam service-accounts add-iam-policy-binding "$(account $name)" --project="$PROJECT" \
+    --member="serviceAccount:$DEPLOYER" --role=roles/iam.serviceAccountUser --quiet >/dev/null
+done
+
+# Deploy trust: GitHub's OIDC token is accepted only from this repository's deploy.yml run on a
+# v* tag in the production environment; any other branch, tag or workflow gets nothing.
+ATTRIBUTE_CONDITION="assertion.repository == '$REPO' \
+&& assertion.environment == 'production' \
+&& assertion.ref.startsWith('refs/tags/v') \
+&& assertion.job_workflow_ref.startsWith('$REPO/.github/workflows/deploy.yml@refs/tags/v')"
+MAPPING=google.subject=assertion.sub,attribute.repository=assertion.repository,\
+attribute.environment=assertion.environment,attribute.ref=assertion.ref
+gcloud iam workload-identity-pools describe github --location=global --project="$PROJECT" \
+  >/dev/null 2>&1 ||
+  gcloud iam workload-identity-pools create github --location=global --project="$PROJECT"
+if gcloud iam workload-identity-pools providers describe github --location=global \
+    --workload-identity-pool=github --project="$PROJECT" >/dev/null 2>&1; then
+  verb=update-oidc
+else
+  verb=create-oidc
+fi
+gcloud iam workload-identity-pools providers "$verb" github --location=global \
+  --workload-identity-pool=github --project="$PROJECT" \
+  --issuer-uri=https://token.actions.githubusercontent.com \
+  --attribute-mapping="$MAPPING" --attribute-condition="$ATTRIBUTE_CONDITION"
+# The deployer may be impersonated by the production environment's jobs alone (the OIDC
+# subject), not by every workflow of the repository as before.
+gcloud iam service-accounts remove-iam-policy-binding "$DEPLOYER" --project="$PROJECT" \
+  --role=roles/iam.workloadIdentityUser \
+  --member="principalSet://iam.googleapis.com/$POOL/attribute.repository/$REPO" \
+  --quiet >/dev/null 2>&1 || true
+gcloud iam service-accounts add-iam-policy-binding "$DEPLOYER" --project="$PROJECT" \
+  --role=roles/iam.workloadIdentityUser \
+  --member="principal://iam.googleapis.com/$POOL/subject/repo:$REPO:environment:production" \
+  --quiet >/dev/null
+
+echo "Set the repository variables: GCP_PROJECT_ID=$PROJECT GCP_REGION=$REGION"
+echo "  GCP_WORKLOAD_IDENTITY_PROVIDER=$POOL/providers/github GCP_DEPLOY_SERVICE_ACCOUNT=$DEPLOYER"
+echo "  GCP_RUNTIME_SERVICE_ACCOUNT=$RUNTIME GCP_WEBHOOKS_SERVICE_ACCOUNT=$WEBHOOKS"
+echo "  GCP_EVENTS_SERVICE_ACCOUNT=$EVENTS GCP_REAPER_SERVICE_ACCOUNT=$REAPER"
+echo "  GCP_SCHEDULER_SERVICE_ACCOUNT=$SCHEDULER"
