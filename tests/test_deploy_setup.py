@@ -1,0 +1,200 @@
+"""deploy/setup.sh: each identity gets its roles on the database it needs; only tags deploy."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gcloud_tree import problems
+from tests.workflows import ROOT, fake_gcloud, run_bash
+
+SETUP = (ROOT / "deploy" / "setup.sh").read_text()
+REPO = "my-org/diffio-progress"
+
+
+def account(name: str) -> str:
+    return f"serviceAccount:diffio-progress-{name}@p.iam.gserviceaccount.com"
+
+
+def setup_calls(tmp_path: Path, exists: bool = False, sink: str = "svix") -> list[list[str]]:
+    env = {**fake_gcloud(tmp_path), "PROJECT": "p", "REGION": "us-central1", "REPO": REPO}
+    env.update(WEBHOOK_SINK=sink, CLOUD_RUN_LOOKUP="true", GCLOUD_EXISTS="1" if exists else "")
+    return run_bash(SETUP, env)
+
+
+def flag(call: list[str], name: str) -> str | None:
+    found = [word.split("=", 1)[1] for word in call if word.startswith(f"{name}=")]
+    return found[0] if found else None
+
+
+def project_grants(calls: list[list[str]]) -> dict[tuple[str, str], str | None]:
+    """(member, role) -> the condition's expression (None without one), project-level grants."""
+    grants = {}
+    for call in calls:
+        if call[:2] == ["projects", "add-iam-policy-binding"]:
+            condition = flag(call, "--condition")
+            expression = None if condition == "None" else condition
+            if expression:
+                expression = expression.split(",title=")[0].removeprefix("expression=")
+            key = (flag(call, "--member") or "", flag(call, "--role") or "")
+            assert key not in grants, key
+            grants[key] = expression
+    return grants
+
+
+def on(database: str) -> str:
+    return f'resource.name == "projects/p/databases/{database}"'
+
+
+# The least-privilege table of docs/security.md, as conditions on the database's name.
+FIRESTORE_ROLES = {
+    ("runtime", "roles/datastore.viewer"): on("(default)"),
+    ("webhooks", "roles/datastore.viewer"): on("(default)"),
+    ("webhooks", "roles/datastore.user"): on("webhooks"),
+    ("events", "roles/datastore.user"): on("(default)"),
+    ("events", "roles/datastore.viewer"): on("webhooks"),
+    ("reaper", "roles/datastore.user"): on("(default)"),
+}
+
+
+def test_every_gcloud_call_of_the_setup_is_a_real_command_with_real_flags(tmp_path: Path) -> None:
+    for exists in (False, True):
+        for call in setup_calls(tmp_path, exists):
+            assert not problems(call), (call, problems(call))
+
+
+def test_firestore_roles_are_conditioned_on_the_one_database_each_identity_needs(
+    tmp_path: Path,
+) -> None:
+    grants = project_grants(setup_calls(tmp_path))
+    data_roles = ("roles/datastore.viewer", "roles/datastore.user", "roles/datastore.owner")
+    firestore = {key: cond for key, cond in grants.items() if key[1] in data_roles}
+    expected = {(account(name), role): cond for (name, role), cond in FIRESTORE_ROLES.items()}
+    assert firestore == expected
+    # The progress function's identity reads no webhooks database; nobody invokes project-wide.
+    assert not [key for key in grants if key[1] == "roles/run.invoker"]
+    assert grants[(account("events"), "roles/eventarc.eventReceiver")] is None
+
+
+def test_a_rerun_removes_the_wider_grants_of_earlier_setups(tmp_path: Path) -> None:
+    calls = setup_calls(tmp_path, exists=True)
+    removed = {
+        (flag(c, "--member"), flag(c, "--role"), flag(c, "--condition"))
+        for c in calls
+        if c[:2] == ["projects", "remove-iam-policy-binding"]
+    }
+    assert (account("events"), "roles/run.invoker", "None") in removed
+    assert (account("events"), "roles/datastore.user", "None") in removed
+    assert not [c for c in calls if c[:3] == ["firestore", "databases", "create"]]
+    assert [
+        c[3]
+        for c in calls
+        if c[:3] == ["iam", "workload-identity-pools", "providers"] and c[3].endswith("-oidc")
+    ] == ["update-oidc"]
+
+
+def test_a_first_run_creates_the_webhooks_database_and_the_provider(tmp_path: Path) -> None:
+    calls = setup_calls(tmp_path)
+    [create] = [c for c in calls if c[:3] == ["firestore", "databases", "create"]]
+    assert "--database=webhooks" in create
+    assert [
+        c[3]
+        for c in calls
+        if c[:3] == ["iam", "workload-identity-pools", "providers"] and c[3].endswith("-oidc")
+    ] == ["create-oidc"]
+
+
+def test_the_svix_tokens_are_readable_by_the_functions_that_send_only(tmp_path: Path) -> None:
+    calls = setup_calls(tmp_path)
+    readers = {
+        (c[2], flag(c, "--member")) for c in calls if c[:2] == ["secrets", "add-iam-policy-binding"]
+    }
+    assert readers == {
+        ("svix-api-token", account("events")),
+        ("svix-api-token", account("webhooks")),
+        ("svix-test-api-token", account("webhooks")),
+    }
+    assert not [c for c in setup_calls(tmp_path, sink="off") if c[0] == "secrets"]
+
+
+def attribute_condition(tmp_path: Path) -> str:
+    [call] = [c for c in setup_calls(tmp_path) if c[3:4] == ["create-oidc"]]
+    condition = flag(call, "--attribute-condition")
+    assert condition
+    return condition
+
+
+def admits(condition: str, claims: dict[str, Any]) -> bool:
+    """Evaluates the provider's CEL condition (==, &&, startsWith) over GitHub's token claims."""
+    python = condition.replace("&&", " and ").replace(".startsWith(", ".startswith(")
+    python = re.sub(r"assertion\.(\w+)", r"claims[\1!r]", python)
+    python = re.sub(r"claims\[(\w+)!r\]", lambda m: f"claims.get({m.group(1)!r}, '')", python)
+    return bool(eval(python, {"__builtins__": {}}, {"claims": claims}))  # noqa: S307
+
+
+TAG_DEPLOY = {
+    "repository": REPO,
+    "ref": "refs/tags/v1.2.0",
+    "environment": "production",
+    "job_workflow_ref": f"{REPO}/.github/workflows/deploy.yml@refs/tags/v1.2.0",
+}
+
+
+@pytest.mark.parametrize(
+    ("claims", "admitted"),
+    [
+        (TAG_DEPLOY, True),
+        (
+            {
+                **TAG_DEPLOY,
+                "ref": "refs/heads/feature",
+                "job_workflow_ref": f"{REPO}/.github/workflows/deploy.yml@refs/heads/feature",
+            },
+            False,
+        ),
+        ({**TAG_DEPLOY, "environment": ""}, False),
+        (
+            {
+                **TAG_DEPLOY,
+                "job_workflow_ref": f"{REPO}/.github/workflows/other.yml@refs/tags/v1.2.0",
+            },
+            False,
+        ),
+        ({**TAG_DEPLOY, "repository": "someone/fork"}, False),
+        ({**TAG_DEPLOY, "ref": "refs/pull/7/merge"}, False),
+    ],
+    ids=["v-tag-deploy", "branch", "no-environment", "other-workflow", "fork", "pull-request"],
+)
+def test_the_workload_identity_provider_admits_only_a_v_tag_deploy_in_production(
+    tmp_path: Path, claims: dict[str, Any], admitted: bool
+) -> None:
+    assert admits(attribute_condition(tmp_path), claims) is admitted
+
+
+def test_the_deployer_is_impersonable_by_the_production_environment_alone(tmp_path: Path) -> None:
+    calls = setup_calls(tmp_path)
+    users = [
+        flag(c, "--member")
+        for c in calls
+        if c[:3] == ["iam", "service-accounts", "add-iam-policy-binding"]
+        and flag(c, "--role") == "roles/iam.workloadIdentityUser"
+    ]
+    pool = "projects/123456789012/locations/global/workloadIdentityPools/github"
+    assert users == [
+        f"principal://iam.googleapis.com/{pool}/subject/repo:{REPO}:environment:production"
+    ]
+
+
+def test_the_docs_give_the_same_condition_and_grants() -> None:
+    docs = (ROOT / "docs" / "security.md").read_text()
+    for fact in ("assertion.environment == 'production'", "refs/tags/v", "deploy.yml@refs/tags/v"):
+        assert fact in docs, fact
+    for (_, role), condition in FIRESTORE_ROLES.items():
+        database = condition.split("/databases/")[1].rstrip('"')
+        assert re.search(rf"`{re.escape(role)}`[^|\n]*`{re.escape(database)}`", docs), (
+            role,
+            database,
+        )
