@@ -192,9 +192,7 @@ def test_the_docs_give_the_same_condition_and_grants() -> None:
     docs = (ROOT / "docs" / "security.md").read_text()
     for fact in ("assertion.environment == 'production'", "refs/tags/v", "deploy.yml@refs/tags/v"):
         assert fact in docs, fact
-    for (_, role), condition in FIRESTORE_ROLES.items():
+    for (name, role), condition in FIRESTORE_ROLES.items():
         database = condition.split("/databases/")[1].rstrip('"')
-        assert re.search(rf"`{re.escape(role)}`[^|\n]*`{re.escape(database)}`", docs), (
-            role,
-            database,
-        )
+        row = rf"^\| {name}\b[^\n]*\| `{re.escape(role)}` \| database `{re.escape(database)}` \|"
+        assert re.search(row, docs, re.MULTILINE), (name, role, database)

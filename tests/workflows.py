@@ -9,7 +9,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.project import ROOT
+
 WORKFLOWS = ROOT / ".github" / "workflows"
 
 # A stand-in for gcloud: records each call's arguments (one line, \037-separated); the scheduler
