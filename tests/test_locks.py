@@ -59,10 +59,13 @@ def locked(lock: str, python: str) -> dict[str, str]:
 
 
 def pins(source: str) -> list[Requirement]:
+    """The requirements of an .in file, those of the files it includes (-r) too."""
     found = []
     for line in (ROOT / source).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
-        if line and not line.startswith("-"):
+        if line.startswith("-r "):
+            found += pins(line.removeprefix("-r ").strip())
+        elif line and not line.startswith("-"):
             found.append(Requirement(line))
     return found
 
@@ -78,12 +81,9 @@ def test_every_locked_package_is_pinned_exactly_with_sha256_hashes(lock: str) ->
 
 @pytest.mark.parametrize(("lock", "source"), LOCKS.items())
 def test_the_lock_keeps_every_exact_pin_of_its_in_file(lock: str, source: str) -> None:
-    sources = pins(source) + (
-        pins("requirements.in") if "-r requirements.in" in (ROOT / source).read_text() else []
-    )
     for python in PYTHONS:
         versions = locked(lock, python)
-        for requirement in sources:
+        for requirement in pins(source):
             [pin] = requirement.specifier
             assert pin.operator == "==", requirement  # exact pins in the .in files
             assert versions[canonicalize_name(requirement.name)] == pin.version, requirement
@@ -96,10 +96,13 @@ def test_tests_run_on_the_deployed_versions() -> None:
 
 
 @pytest.mark.parametrize("python", PYTHONS)
-def test_the_deployed_lock_holds_everything_its_packages_require(python: str) -> None:
-    """Walks Requires-Dist (with extras and markers) from requirements.in through the lock."""
-    versions = locked("requirements.txt", python)
-    todo = [(canonicalize_name(r.name), frozenset(r.extras)) for r in pins("requirements.in")]
+@pytest.mark.parametrize(("lock", "source"), LOCKS.items())
+def test_the_lock_holds_everything_its_packages_require(
+    lock: str, source: str, python: str
+) -> None:
+    """Walks Requires-Dist (with extras and markers) from the .in file through the lock."""
+    versions = locked(lock, python)
+    todo = [(canonicalize_name(r.name), frozenset(r.extras)) for r in pins(source)]
     seen = set()
     while todo:
         name, extras = todo.pop()
@@ -140,4 +143,9 @@ def test_make_installs_only_hashed_packages_and_locks_as_the_header_says() -> No
     for lock, source in LOCKS.items():
         header = (ROOT / lock).read_text().splitlines()[1]
         assert header.split() == ["#", "uv", "pip", "compile", *flags, source, "-o", lock]
-    assert re.search(r"^UV_VERSION := 0\.13\.9$", makefile, re.M)
+    # uv itself is installed from its hashed entry in the dev lock, at the Makefile's version.
+    uv_version = re.search(r"^UV_VERSION := (\S+)$", makefile, re.M)
+    assert uv_version and uv_version.group(1) == "0.13.9"
+    assert locked("requirements-dev.txt", "3.11")["uv"] == uv_version.group(1)
+    assert "--require-hashes --no-deps \\\n\t    -r $(VENV)/uv-lock.txt" in install
+    assert not re.search(r"pip install[^\n]*uv==", makefile)  # no unhashed bootstrap
