@@ -42,7 +42,7 @@ def problems(argv: list[str]) -> list[str]:
     values the tree lists must take one of them (values from a shell variable are not checked).
     """
     root = tree()
-    node, path = root, []
+    node, path = root, list[str]()
     for word in argv:
         if word not in node.get("commands", {}):
             break

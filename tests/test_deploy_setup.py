@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tests.gcloud_tree import problems
-from tests.workflows import ROOT, fake_gcloud, run_bash
+from tests.project import ROOT
+from tests.workflows import fake_gcloud, run_bash
 
 SETUP = (ROOT / "deploy" / "setup.sh").read_text()
 REPO = "my-org/diffio-progress"
@@ -120,8 +121,11 @@ def test_the_svix_tokens_are_readable_by_the_functions_that_send_only(tmp_path: 
     assert not [c for c in setup_calls(tmp_path, sink="off") if c[0] == "secrets"]
 
 
-def attribute_condition(tmp_path: Path) -> str:
-    [call] = [c for c in setup_calls(tmp_path) if c[3:4] == ["create-oidc"]]
+@pytest.fixture(scope="module")
+def attribute_condition(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The provider's condition as a first run of the setup creates it."""
+    calls = setup_calls(tmp_path_factory.mktemp("setup"))
+    [call] = [c for c in calls if c[3:4] == ["create-oidc"]]
     condition = flag(call, "--attribute-condition")
     assert condition
     return condition
@@ -169,9 +173,9 @@ TAG_DEPLOY = {
     ids=["v-tag-deploy", "branch", "no-environment", "other-workflow", "fork", "pull-request"],
 )
 def test_the_workload_identity_provider_admits_only_a_v_tag_deploy_in_production(
-    tmp_path: Path, claims: dict[str, Any], admitted: bool
+    attribute_condition: str, claims: dict[str, Any], admitted: bool
 ) -> None:
-    assert admits(attribute_condition(tmp_path), claims) is admitted
+    assert admits(attribute_condition, claims) is admitted
 
 
 def test_the_deployer_is_impersonable_by_the_production_environment_alone(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from tests.gcloud_tree import problems
-from tests.workflows import ROOT, WORKFLOWS, fake_gcloud, load, run_bash, step_named, steps
+from tests.project import ROOT
+from tests.workflows import WORKFLOWS, fake_gcloud, load, run_bash, step_named, steps
 
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
 # `owner/repo@<40 hex> # vX.Y.Z`: the SHA GitHub runs, the tag a reader recognizes.

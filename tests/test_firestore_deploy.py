@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.workflows import ROOT, fake_gcloud
+from tests.project import ROOT
+from tests.workflows import fake_gcloud
 
 SCRIPT = ROOT / "deploy" / "firestore.py"
 

@@ -44,7 +44,7 @@ def entries(lock: str) -> list[tuple[str, str, str, list[str]]]:
         spec, _, marker = requirement.partition(";")
         name, _, version = spec.strip().partition("==")
         hashes = [o.removeprefix("hash=").strip() for o in options if o.startswith("hash=")]
-        found.append((canonicalize_name(name), version, marker.strip(), hashes))
+        found.append((str(canonicalize_name(name)), version, marker.strip(), hashes))
     return found
 
 

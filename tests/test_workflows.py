@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.project import ROOT
 from tests.workflows import (
-    ROOT,
     WORKFLOWS,
     commands,
     fake_gcloud,
