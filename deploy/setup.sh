@@ -33,7 +33,8 @@ DEPLOYER=$(account deployer)   # the workflow
 gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
   artifactregistry.googleapis.com firestore.googleapis.com firebaserules.googleapis.com \
   eventarc.googleapis.com secretmanager.googleapis.com cloudscheduler.googleapis.com \
-  iamcredentials.googleapis.com sts.googleapis.com --project="$PROJECT"
+  iamcredentials.googleapis.com sts.googleapis.com monitoring.googleapis.com \
+  logging.googleapis.com --project="$PROJECT"
 
 for name in runtime webhooks events reaper scheduler deployer; do
   gcloud iam service-accounts describe "$(account $name)" --project="$PROJECT" >/dev/null 2>&1 ||
@@ -91,8 +92,11 @@ if [ "${WEBHOOK_SINK:-off}" = "svix" ]; then
   done
 fi
 
+# monitoring.editor and logging.configWriter: the deploy's last step applies monitoring/
+# (alert policies, SLOs, dashboards, log-based metrics).
 for role in roles/cloudfunctions.developer roles/run.admin roles/eventarc.admin \
-    roles/cloudscheduler.admin roles/firebaserules.admin roles/datastore.indexAdmin; do
+    roles/cloudscheduler.admin roles/firebaserules.admin roles/datastore.indexAdmin \
+    roles/monitoring.editor roles/logging.configWriter; do
   on_project "$DEPLOYER" "$role"
 done
 for name in runtime webhooks events reaper scheduler; do
