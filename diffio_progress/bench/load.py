@@ -26,6 +26,8 @@ class Poll:
     base_url: str
     body: bytes
     key: str
+    # The X-Forwarded-For a front end would append: the budget benchmarks pick the address.
+    forwarded_for: str | None = None
 
 
 # Builds the i-th request of a kind (the generation is picked from i).
@@ -50,6 +52,8 @@ class HttpClient:
 
     def post(self, poll: Poll) -> tuple[int, bytes]:
         headers = {"Content-Type": "application/json", "X-Api-Key": poll.key}
+        if poll.forwarded_for is not None:
+            headers["X-Forwarded-For"] = poll.forwarded_for
         return self._request(poll.base_url, "POST", PATH, poll.body, headers)
 
     def get_json(self, base_url: str, path: str) -> Any:
