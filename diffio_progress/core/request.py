@@ -80,12 +80,14 @@ def client_address(forwarded_for: str | None, peer: str | None, trusted_hops: in
 
     Entries further left were written by the client and prove nothing; the
     rightmost ones were appended by proxies we trust (Google's front end appends
-    the address it saw). Without the header, the socket's peer.
+    the address it saw). With fewer entries than trusted hops, the request did
+    not come through all of them and any entry may be the client's own words:
+    the socket's peer, as without the header.
     """
     entries = [entry.strip() for entry in (forwarded_for or "").split(",") if entry.strip()]
-    if not entries:
+    if trusted_hops < 1 or len(entries) < trusted_hops:
         return peer
-    return entries[-min(trusted_hops, len(entries))]
+    return entries[-trusted_hops]
 
 
 class _DuplicateKey(ValueError):

@@ -168,7 +168,11 @@ def test_extracts_the_api_key_by_precedence(headers: dict[str, str], key: str | 
         ("1.2.3.4,203.0.113.9", 1, "203.0.113.9"),
         # Behind a load balancer: the client is one further left of the balancer's entry.
         ("10.0.0.1, 203.0.113.9, 35.191.0.1", 2, "203.0.113.9"),
-        ("203.0.113.9", 2, "203.0.113.9"),  # fewer entries than hops: the leftmost there is
+        # Fewer entries than hops: the client may have written them all; the socket's peer.
+        ("203.0.113.9", 2, "192.0.2.1"),
+        ("6.6.6.6", 2, "192.0.2.1"),
+        ("6.6.6.6, 203.0.113.9", 3, "192.0.2.1"),
+        ("203.0.113.9", 0, "192.0.2.1"),  # no proxy trusted: the header is ignored
         (" , 203.0.113.9 ,", 1, "203.0.113.9"),
     ],
 )
