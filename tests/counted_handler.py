@@ -45,14 +45,21 @@ class Counted:
         generation_id: str,
         project_id: str | None = None,
         headers: dict[str, str] | None = None,
+        peer: str = "127.0.0.1",
     ) -> Poll:
-        """One poll through the handler's HTTP boundary, with the RPCs it cost."""
+        """One poll through the handler's HTTP boundary, with the RPCs it cost.
+
+        ``peer`` is the socket's remote address (the last proxy's, when there is one).
+        """
         body: dict[str, str] = {"generationId": generation_id}
         if project_id is not None:
             body["apiProjectId"] = project_id
         self.counter.reset()
         response = self.app.test_client().post(
-            "/", json=body, headers={"X-Api-Key": key, **(headers or {})}
+            "/",
+            json=body,
+            headers={"X-Api-Key": key, **(headers or {})},
+            environ_base={"REMOTE_ADDR": peer},
         )
         counts = self.counter.snapshot()
         requested = self.counter.requested_documents()

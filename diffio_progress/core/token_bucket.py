@@ -54,3 +54,13 @@ def take(bucket: Bucket | None, now: float, rate: float, burst: float) -> Decisi
         retry_after=0 if allowed else max(1, math.ceil((1 - tokens) / rate)),
         reset=math.ceil((burst - tokens) / rate),
     )
+
+
+def give_back(bucket: Bucket | None, now: float, rate: float, burst: float) -> Bucket | None:
+    """``bucket`` with one token taken earlier returned, never above ``burst``.
+
+    A bucket no longer known (``None``: evicted) is full to a new caller anyway.
+    """
+    if bucket is None:
+        return None
+    return Bucket(min(burst, available(bucket, now, rate, burst) + 1), max(now, bucket.at))

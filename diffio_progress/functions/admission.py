@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from cachetools import LRUCache, TTLCache
 
 from diffio_progress.core.errors import ApiError
-from diffio_progress.core.token_bucket import Bucket, available, take
+from diffio_progress.core.token_bucket import Bucket, give_back, take
 
 from .config import Settings
 
@@ -22,6 +23,9 @@ _KNOWN_GOOD_SECONDS = 600.0
 
 KEY_POLICY = "key"
 REFUSED_KEYS_POLICY = "refused-keys"
+# The one budget of every X-Forwarded-For entry that is no address (only a misconfigured
+# TRUSTED_PROXY_HOPS lets a client pick the entry: then it still picks no budget of its own).
+_NO_ADDRESS = "unparsed"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,34 @@ class Quota:
             "RateLimit-Policy": f'"{self.policy}";q={self.limit};w={self.window}',
             "RateLimit": f'"{self.policy}";r={self.remaining};t={self.reset}',
         }
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A request let through to a read: its key's quota, and the address budget it was charged.
+
+    The charge (``budget``, None if none) is given back if the key turns out to work.
+    """
+
+    quota: Quota | None
+    budget: str | None = None
+
+
+def address_budget(address: str) -> str:
+    """Whose budget an address spends: an IPv4 address its own, an IPv6 address its /64.
+
+    One IPv6 subscriber (or one cloud VM) holds a /64 or more: per address it
+    would have 2^64 budgets. An IPv4-mapped IPv6 address is its IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return _NO_ADDRESS
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def rate_limited(quota: Quota, retry_after: int, message: str) -> ApiError:
@@ -68,12 +100,12 @@ class _Limiter:
         reset = decision.reset if decision.allowed else decision.retry_after
         return decision.allowed, self.quota(decision.remaining, reset), decision.retry_after
 
-    def exhausted(self, name: str) -> tuple[bool, Quota]:
-        """Whether ``name`` has no whole token left, without spending one."""
+    def give_back(self, name: str) -> None:
+        """Return the token a request of ``name`` took earlier."""
         with self._lock:
-            tokens = available(self._buckets.get(name), self._clock(), self.rate, self.burst)
-        wait = max(1, math.ceil((1 - tokens) / self.rate)) if tokens < 1 else 0
-        return tokens < 1, self.quota(math.floor(tokens), wait)
+            bucket = give_back(self._buckets.get(name), self._clock(), self.rate, self.burst)
+            if bucket is not None:
+                self._buckets[name] = bucket
 
 
 class Admission:
@@ -84,9 +116,11 @@ class Admission:
     - A key that was refused (401 or 403) is refused again from memory for
       ``REFUSED_KEY_CACHE_SECONDS``: the same bad key in a loop costs one read
       per that while.
-    - Each client address may cause ``REFUSED_KEYS_PER_ADDRESS_PER_MINUTE``
-      refused-key lookups; past that, its keys not seen to work lately are
-      answered 429 without a read, so a stream of made-up keys is bounded too.
+    - Each client address (an IPv6 address: its /64) may cause
+      ``REFUSED_KEYS_PER_ADDRESS_PER_MINUTE`` lookups of keys not seen to work
+      lately; past that, they are answered 429 without a read, so a stream of
+      made-up keys is bounded too. The lookup is charged before the read (so
+      keys sent at once cannot overdraw it) and given back if the key works.
     """
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
@@ -104,8 +138,8 @@ class Admission:
         )
         self._lock = threading.Lock()
 
-    def admit(self, key_hash: str, address: str | None) -> Quota | None:
-        """The key's quota after this request; raises 429 or a remembered refusal instead."""
+    def admit(self, key_hash: str, address: str | None) -> Admitted:
+        """The key's quota and the charge to its address; raises 429 or a remembered refusal."""
         quota = None
         if self._keys.enabled:
             allowed, quota, retry_after = self._keys.take(key_hash)
@@ -118,25 +152,28 @@ class Admission:
             known_good = key_hash in self._known_good
         if refusal is not None:
             raise ApiError(refusal.status, refusal.code, refusal.message, refusal.headers)
-        if self._addresses.enabled and not known_good and address is not None:
-            exhausted, address_quota = self._addresses.exhausted(address)
-            if exhausted:
-                raise rate_limited(
-                    address_quota,
-                    address_quota.reset,
-                    "Too many requests with unknown API keys from this address; retry later",
-                )
-        return quota
+        if not self._addresses.enabled or known_good or address is None:
+            return Admitted(quota)
+        budget = address_budget(address)
+        allowed, address_quota, retry_after = self._addresses.take(budget)
+        if not allowed:
+            raise rate_limited(
+                address_quota,
+                retry_after,
+                "Too many requests with unknown API keys from this address; retry later",
+            )
+        return Admitted(quota, budget)
 
-    def refused(self, key_hash: str, address: str | None, error: ApiError) -> None:
-        """A lookup found the key unusable: remember it, and charge the caller's address."""
+    def refused(self, key_hash: str, error: ApiError) -> None:
+        """A lookup found the key unusable: its answer is remembered (the charge stays)."""
         with self._lock:
             if self._refusals is not None:
                 self._refusals[key_hash] = error
             self._known_good.pop(key_hash, None)
-        if self._addresses.enabled and address is not None:
-            self._addresses.take(address)
 
-    def accepted(self, key_hash: str) -> None:
+    def accepted(self, key_hash: str, admitted: Admitted) -> None:
+        """The key works: it is known good, and this request's charge is given back."""
         with self._lock:
             self._known_good[key_hash] = True
+        if admitted.budget is not None:
+            self._addresses.give_back(admitted.budget)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from diffio_progress.core.token_bucket import Bucket, take
+from diffio_progress.core.token_bucket import Bucket, give_back, take
 
 
 def drain(n: int, now: float = 0.0, rate: float = 20, burst: float = 40) -> Bucket | None:
@@ -64,3 +64,17 @@ def test_an_older_timestamp_from_another_thread_refills_nothing() -> None:
 def test_reset_says_when_the_bucket_is_full_again() -> None:
     bucket = drain(40)
     assert take(bucket, 0.0, 20, 40).reset == 2  # 40 tokens at 20/s
+
+
+def test_a_token_given_back_can_be_spent_again() -> None:
+    bucket = drain(2, rate=1, burst=2)
+    assert not take(bucket, 0.0, 1, 2).allowed
+    returned = give_back(bucket, 0.0, 1, 2)
+    assert returned == Bucket(1.0, 0.0)
+    assert take(returned, 0.0, 1, 2).allowed
+
+
+def test_giving_back_never_fills_past_the_burst() -> None:
+    bucket = drain(1, rate=1, burst=2)
+    assert give_back(bucket, 5.0, 1, 2) == Bucket(2.0, 5.0)  # refilled meanwhile
+    assert give_back(None, 0.0, 1, 2) is None  # forgotten: a new caller's bucket is full

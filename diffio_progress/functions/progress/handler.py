@@ -61,6 +61,8 @@ class _Outcome:
     body: dict[str, Any] | None
     error: ApiError | StoreUnavailable | None
     context: dict[str, Any]
+    # The key authorized (whatever came after: 200, 403 or 404).
+    key_worked: bool
 
 
 class ProgressHandler:
@@ -169,9 +171,13 @@ class ProgressHandler:
         if len(key) > MAX_API_KEY_CHARS:
             raise invalid_key()
         key_hash = hash_api_key(header_bytes(key))
-        exchange.quota = self.admission.admit(key_hash, address)
+        admitted = self.admission.admit(key_hash, address)
+        exchange.quota = admitted.quota
         flight = (key_hash, query.generation_id, query.api_project_id)
-        outcome = self.flights.run(flight, lambda: self._read(query, key_hash, address))
+        outcome = self.flights.run(flight, lambda: self._read(query, key_hash))
+        if outcome.key_worked:
+            # Each request that joined the read gets its own charge back.
+            self.admission.accepted(key_hash, admitted)
         exchange.context.update(outcome.context)
         if outcome.error is not None:
             # A copy each: the followers of one read raise in their own threads.
@@ -179,18 +185,20 @@ class ProgressHandler:
         assert outcome.body is not None
         return outcome.body
 
-    def _read(self, query: ProgressQuery, key_hash: str, address: str | None) -> _Outcome:
+    def _read(self, query: ProgressQuery, key_hash: str) -> _Outcome:
         context: dict[str, Any] = {}
         try:
             body = self.reader.read(key_hash, query.generation_id, query.api_project_id, context)
         except ApiError as error:
+            # The reader authorizes before anything else can refuse: any other
+            # refusal (not found, not the owner) came to a key that works.
             if error.code in KEY_REFUSALS:
-                self.admission.refused(key_hash, address, error)
-            return _Outcome(None, error, context)
+                self.admission.refused(key_hash, error)
+                return _Outcome(None, error, context, key_worked=False)
+            return _Outcome(None, error, context, key_worked=True)
         except StoreUnavailable as error:
-            return _Outcome(None, error, context)
-        self.admission.accepted(key_hash)
-        return _Outcome(body, None, context)
+            return _Outcome(None, error, context, key_worked=False)
+        return _Outcome(body, None, context, key_worked=True)
 
 
 def _has_body(request: flask.Request) -> bool:
