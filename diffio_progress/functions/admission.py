@@ -56,6 +56,15 @@ class Admitted:
     budget: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A refused key's answer, remembered without the exception (and its traceback's frames)."""
+
+    status: int
+    code: str
+    message: str
+
+
 def address_budget(address: str) -> str:
     """Whose budget an address spends: an IPv4 address its own, an IPv6 address its /64.
 
@@ -130,7 +139,7 @@ class Admission:
         per_minute = settings.refused_keys_per_address_per_minute
         self._addresses = _Limiter(REFUSED_KEYS_POLICY, per_minute / 60, per_minute, clock)
         ttl = settings.refused_key_cache_seconds
-        self._refusals: TTLCache[str, ApiError] | None = (
+        self._refusals: TTLCache[str, _Refusal] | None = (
             TTLCache(_REMEMBERED, ttl, timer=clock) if ttl > 0 else None
         )
         self._known_good: TTLCache[str, bool] = TTLCache(
@@ -151,7 +160,7 @@ class Admission:
             refusal = self._refusals.get(key_hash) if self._refusals is not None else None
             known_good = key_hash in self._known_good
         if refusal is not None:
-            raise ApiError(refusal.status, refusal.code, refusal.message, refusal.headers)
+            raise ApiError(refusal.status, refusal.code, refusal.message)
         if not self._addresses.enabled or known_good or address is None:
             return Admitted(quota)
         budget = address_budget(address)
@@ -168,7 +177,7 @@ class Admission:
         """A lookup found the key unusable: its answer is remembered (the charge stays)."""
         with self._lock:
             if self._refusals is not None:
-                self._refusals[key_hash] = error
+                self._refusals[key_hash] = _Refusal(error.status, error.code, error.message)
             self._known_good.pop(key_hash, None)
 
     def accepted(self, key_hash: str, admitted: Admitted) -> None:

@@ -20,7 +20,8 @@ from ..config import Settings
 from ..store import Document, Documents, FirestoreStore
 from .poll_memory import PollMemory, ReadPlan
 
-# Generations never move to another project: remember where each one lives.
+# Generations never move to another project: remember where each one lives, per user
+# (two tenants may use one id), and whose each key is (to know the user before the read).
 _ID_CACHE_SIZE = 100_000
 # Usable key documents, each for at most settings.api_key_cache_ttl seconds.
 _KEY_CACHE_SIZE = 10_000
@@ -62,9 +63,11 @@ class ProgressReader:
         self.live_lookup = live_lookup
         self.clock = clock
         self.memory = PollMemory(monotonic)
-        self._project_of: LockedCache[str, str] = LockedCache(_ID_CACHE_SIZE)
-        # Generations that a search found in exactly one project.
-        self._only_match: LockedCache[str, str] = LockedCache(_ID_CACHE_SIZE)
+        self._user_of: LockedCache[str, str] = LockedCache(_ID_CACHE_SIZE)
+        # By (user id, generation id): where the user's generation was found and owned.
+        self._project_of: LockedCache[tuple[str, str], str] = LockedCache(_ID_CACHE_SIZE)
+        # By (user id, generation id): what a search by that user found in exactly one project.
+        self._only_match: LockedCache[tuple[str, str], str] = LockedCache(_ID_CACHE_SIZE)
         # Saves the key lookup in most polls' batch; a TTL of 0 turns it off.
         self._keys: LockedCache[str, Document] = LockedCache(
             _KEY_CACHE_SIZE, ttl=settings.api_key_cache_ttl, timer=monotonic
@@ -83,7 +86,10 @@ class ProgressReader:
         api_key = _ApiKey(paths.api_key(key_hash), self._keys.get(key_hash))
         if api_project_id is not None:
             return self._in_project(generation_id, api_project_id, api_key, context)
-        remembered = self._project_of.get(generation_id)
+        # Per user: another tenant's polls never choose where this one's generation is
+        # looked for. A key not seen to work yet has no user ("" is nobody's id): it searches.
+        mine = (self._user_of.get(key_hash) or "", generation_id)
+        remembered = self._project_of.get(mine)
         if remembered is None:
             return self._by_search(generation_id, api_key, context)
         try:
@@ -92,12 +98,11 @@ class ProgressReader:
             # Only our own memory is forgotten: a client's wrong apiProjectId
             # must not cost other pollers of this generation a new query.
             if error.code == "generation_not_found":
-                self._project_of.pop(generation_id)
-                self._only_match.pop(generation_id)
-            # The memory is shared by all callers. Unless a search proved the id
-            # unique, another tenant may have a generation with the same id,
-            # and it must not hide the caller's own: search for it.
-            if error.code != "forbidden" or self._only_match.get(generation_id) == remembered:
+                self._project_of.pop(mine)
+                self._only_match.pop(mine)
+            # No longer the owner there: unless the user's search proved the id
+            # unique, the user may have another generation with it; search.
+            if error.code != "forbidden" or self._only_match.get(mine) == remembered:
                 raise
         return self._by_search(generation_id, api_key, context)
 
@@ -124,7 +129,7 @@ class ProgressReader:
             raise not_found()
         check_owner(caller, project, generation)
         # Found and owned: a later poll without apiProjectId needs no query.
-        self._project_of.set(generation_id, project_id)
+        self._project_of.set((caller.user_id, generation_id), project_id)
         return self._compose(generation_id, project_id, project, generation, plan, docs)
 
     def _by_search(
@@ -140,7 +145,7 @@ class ProgressReader:
         if not found:
             raise not_found()
         if len(found) == 1:
-            self._only_match.set(generation_id, found[0].api_project_id)
+            self._only_match.set((caller.user_id, generation_id), found[0].api_project_id)
         # Ids are unique in practice; if not, prefer the caller's own generation.
         match = next((g for g in found if g.data.get("userId") == caller.user_id), found[0])
         self.memory.replaced(match.api_project_id, generation_id, match.created)
@@ -151,7 +156,7 @@ class ProgressReader:
         if project is None:
             raise not_found()
         check_owner(caller, project, match.data)
-        self._project_of.set(generation_id, match.api_project_id)
+        self._project_of.set((caller.user_id, generation_id), match.api_project_id)
         return self._compose(generation_id, match.api_project_id, project, match.data, plan, docs)
 
     def _project(
@@ -181,6 +186,7 @@ class ProgressReader:
         caller = authorize(key_doc, self.clock())
         if api_key.cached is None and key_doc is not None:
             self._keys.set(api_key.path[-1], key_doc)
+        self._user_of.set(api_key.path[-1], caller.user_id)
         context.update(keyId=caller.key_id, userId=caller.user_id)
         return caller
 
