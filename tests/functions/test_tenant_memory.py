@@ -11,8 +11,8 @@ from google.cloud import firestore
 from diffio_progress.core.errors import ApiError
 from diffio_progress.functions.config import Settings
 from tests.clocks import Clock
-from tests.conftest import TEST_PROJECT
 from tests.counted_handler import QUERY, counted_handler
+from tests.project import TEST_PROJECT
 from tests.seed import Seeder, new_key
 
 PATH = "/v1/get_generation_progress"
