@@ -12,6 +12,7 @@ import flask
 
 from diffio_progress.bench.rpc_count import BATCH_GET, RUN_QUERY, RpcCounter, client_factory, reads
 from diffio_progress.functions.config import Settings
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.progress.handler import ProgressHandler
 from diffio_progress.functions.store import FirestoreStore
 from tests.project import TEST_PROJECT
@@ -75,7 +76,7 @@ def counted_handler(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Counted:
     counter = RpcCounter(record_documents=True)
-    store = store_class(5.0, client_factory(counter, TEST_PROJECT))
+    store = store_class(FirestoreConnection(5.0, client_factory(counter, TEST_PROJECT)))
     handler = ProgressHandler(settings, store, clock=clock, monotonic=monotonic)
     app = flask.Flask("counted")
     app.add_url_rule("/", view_func=lambda: handler(flask.request), methods=["POST"])

@@ -12,6 +12,7 @@ import threading
 import flask
 
 from diffio_progress.functions.config import Settings
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.progress.handler import ProgressHandler
 from diffio_progress.functions.progress.wiring import build_handler
 from diffio_progress.functions.store import FirestoreStore
@@ -31,7 +32,8 @@ def _progress_handler() -> ProgressHandler:
                 settings = Settings.from_env()
                 counted = client_factory(COUNTER, settings.project)
                 _handler = build_handler(
-                    settings, FirestoreStore(settings.firestore_timeout, counted)
+                    settings,
+                    FirestoreStore(FirestoreConnection(settings.firestore_timeout, counted)),
                 )
     return _handler
 

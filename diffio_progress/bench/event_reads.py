@@ -26,6 +26,7 @@ from cloudevents.http import from_http
 from diffio_progress.core.events import job_status, parse_target
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.wiring import build_event_handler
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.progress.handler import ProgressHandler
 from diffio_progress.functions.store import FirestoreStore
 from diffio_progress.tools.bridge import Bridge, Change
@@ -93,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(receiver.stop)
         create_endpoint(db, key_id, receiver.url, secret)
         settings = Settings(project=PROJECT, webhook_sink="direct", webhook_allow_private_urls=True)
-        store = FirestoreStore(5.0, client_factory(event_counter, PROJECT))
-        handler = build_event_handler(settings, store)
+        connection = FirestoreConnection(5.0, client_factory(event_counter, PROJECT))
+        handler = build_event_handler(settings, connection)
 
         def send(change: Change) -> None:
             with lock:  # one call at a time, so each call's reads are its own
@@ -133,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def polling_app(settings: Settings, counter: RpcCounter) -> flask.Flask:
     """The real progress handler on a counted client, behind a Flask app."""
-    progress = ProgressHandler(settings, FirestoreStore(5.0, client_factory(counter, PROJECT)))
+    progress = ProgressHandler(
+        settings, FirestoreStore(FirestoreConnection(5.0, client_factory(counter, PROJECT)))
+    )
     app = flask.Flask("poll")
     app.add_url_rule("/", view_func=lambda: progress(flask.request), methods=["POST"])
     return app

@@ -30,6 +30,7 @@ from google.cloud import firestore
 
 from diffio_progress.core import paths
 from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.reaper.store import ReaperStore
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
@@ -75,7 +76,7 @@ def cost(host_port: str) -> None:
                 client_factory=lambda: executions_client(standin.host_port),
                 warn=False,
             )
-            store = ReaperStore(5.0, client_factory(counter, PROJECT))
+            store = ReaperStore(FirestoreConnection(5.0, client_factory(counter, PROJECT)))
             reaper = Reaper(store, lookup.in_order, min_age_seconds=60, batch=500)
             for call in range(1, CALLS + 1):
                 before, asked = counter.snapshot(), standin.total_requests()

@@ -160,7 +160,7 @@ class CountingClient(firestore.Client):
 
 
 def client_factory(counter: RpcCounter, project: str | None) -> Callable[[], firestore.Client]:
-    """A ``FirestoreStore`` client factory whose clients count into ``counter``."""
+    """A ``FirestoreConnection`` client factory whose clients count into ``counter``."""
     return lambda: CountingClient(counter, project=project)
 
 

@@ -10,6 +10,7 @@ from google.cloud import firestore
 
 from diffio_progress.core.reaping import Summary
 from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client, live_execution
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.reaper.store import ReaperStore
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools.cli import main
@@ -61,7 +62,10 @@ def test_a_killed_worker_writes_nothing_more_and_the_reaper_fails_its_stage(
         warn=False,
     )
     reaper = Reaper(
-        ReaperStore(5.0, project=TEST_PROJECT), lookup.in_order, min_age_seconds=0, batch=500
+        ReaperStore(FirestoreConnection(5.0, project=TEST_PROJECT)),
+        lookup.in_order,
+        min_age_seconds=0,
+        batch=500,
     )
     assert reaper() == Summary(checked=1, failed=1)
     reaped = stage(db, "gen-k", "inference")

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from diffio_progress.core.endpoints import (
@@ -27,6 +26,7 @@ from diffio_progress.core.endpoints import (
     read_endpoint,
 )
 
+from ..firestore import FirestoreConnection
 from .outbox import OutboxEvent
 from .pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
 from .sinks import Delivery
@@ -64,14 +64,12 @@ class DirectSink:
 
     def __init__(
         self,
-        client: Callable[[], firestore.Client],
+        connection: FirestoreConnection,
         poster: PinnedPoster,
-        timeout: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._client = client
+        self._connection = connection
         self.poster = poster
-        self._timeout = timeout
         self._clock = clock
 
     def session(self, api_key_id: str) -> _DirectSession:
@@ -82,14 +80,16 @@ class DirectSink:
 
     def endpoints(self, api_key_id: str) -> list[Endpoint]:
         """The key's enabled, well-formed endpoints; each malformed one is warned about once."""
-        query = (
-            self._client()
-            .collection(ENDPOINTS)
-            .where(filter=FieldFilter("apiKeyId", "==", api_key_id))
-            .limit(MAX_ENDPOINTS)
-        )
+        connection = self._connection
+        with connection.guarded() as client:
+            query = (
+                client.collection(ENDPOINTS)
+                .where(filter=FieldFilter("apiKeyId", "==", api_key_id))
+                .limit(MAX_ENDPOINTS)
+            )
+            snapshots = query.get(retry=connection.retry, timeout=connection.timeout)
         found = []
-        for snapshot in query.get(timeout=self._timeout):
+        for snapshot in snapshots:
             document = snapshot.to_dict() or {}
             if not is_enabled(document):
                 continue

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.api_core import exceptions as google_exceptions
-
 from diffio_progress.core import paths
 from diffio_progress.core.errors import StoreUnavailable
 from diffio_progress.core.events import EVENT_TYPES, Target, may_change_status, outbox_path
@@ -115,10 +113,7 @@ class EventHandler:
             return expired
         if not may_change_status(write.target, write.before, write.after):
             return Outcome("cannot change the status; nothing read")
-        try:
-            return self._record_and_deliver(write.target)
-        except google_exceptions.GoogleAPIError as error:
-            raise StoreUnavailable(type(error).__name__) from error
+        return self._record_and_deliver(write.target)
 
     def _expired(self, write: DocumentWrite) -> Outcome | None:
         """Give up on an event Eventarc has retried for longer than WEBHOOK_MAX_AGE_HOURS.

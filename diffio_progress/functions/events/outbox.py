@@ -33,6 +33,8 @@ from diffio_progress.core.events import (
     outbox_path,
 )
 
+from ..firestore import FirestoreConnection
+
 log = logging.getLogger(__name__)
 
 
@@ -95,13 +97,11 @@ class Outbox:
 
     def __init__(
         self,
-        client: Callable[[], firestore.Client],
-        timeout: float,
+        connection: FirestoreConnection,
         clock: Callable[[], datetime],
         event_ids: Callable[[], str] = new_event_id,
     ) -> None:
-        self._client = client
-        self._timeout = timeout
+        self._connection = connection
         self._clock = clock
         self._event_ids = event_ids
 
@@ -137,20 +137,23 @@ class Outbox:
         body: Mapping[str, Any],
         generation: Mapping[str, Any],
     ) -> OutboxEvent | None:
-        client = self._client()
         new, document = self._new_event(body, generation)
-        batch = client.batch()
-        for event_type in EVENT_TYPES:
-            ref = client.document(*outbox_path(api_project_id, generation_id, event_type))
-            if event_type == new.event_type:
-                batch.create(ref, document)
-            elif RANKS[event_type] >= new.rank:
-                # Deletes nothing: it only asserts that the document does not exist.
-                batch.delete(ref, option=client.write_option(exists=False))
-        try:
-            batch.commit(timeout=self._timeout)
-        except (google_exceptions.AlreadyExists, google_exceptions.FailedPrecondition):
-            return None  # a racing call recorded this event or a later one first
+        with self._connection.guarded() as client:
+            batch = client.batch()
+            for event_type in EVENT_TYPES:
+                ref = client.document(*outbox_path(api_project_id, generation_id, event_type))
+                if event_type == new.event_type:
+                    batch.create(ref, document)
+                elif RANKS[event_type] >= new.rank:
+                    # Deletes nothing: it only asserts that the document does not exist.
+                    batch.delete(ref, option=client.write_option(exists=False))
+            try:
+                # Sent once: a retried commit that had landed would fail its own
+                # preconditions and read as a racing call's. A failure fails the
+                # call instead, and Eventarc's retry finds the event if it landed.
+                batch.commit(retry=None, timeout=self._connection.timeout)
+            except (google_exceptions.AlreadyExists, google_exceptions.FailedPrecondition):
+                return None  # a racing call recorded this event or a later one first
         return new
 
     def _new_event(
@@ -189,5 +192,9 @@ class Outbox:
             fields["deliveredTo"] = firestore.ArrayUnion(delivered_to)
         if done:
             fields["deliveredAt"] = firestore.SERVER_TIMESTAMP
-        ref = self._client().document(*outbox_path(api_project_id, generation_id, event.event_type))
-        ref.update(fields, timeout=self._timeout)
+        path = outbox_path(api_project_id, generation_id, event.event_type)
+        connection = self._connection
+        with connection.guarded() as client:
+            client.document(*path).update(
+                fields, retry=connection.retry, timeout=connection.timeout
+            )

@@ -12,6 +12,7 @@ from diffio_progress.core.errors import StoreUnavailable
 
 from .. import logs
 from ..config import SVIX_API_TOKEN, WEBHOOK_SINK, Settings
+from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
 from ..store import FirestoreStore
 from .handler import DeliveryFailed, EventHandler
@@ -40,18 +41,23 @@ def default_event_handler(environ: Mapping[str, str] | None = None) -> EventHand
 
 def build_event_handler(
     settings: Settings,
-    store: FirestoreStore | None = None,
+    connection: FirestoreConnection | None = None,
     poster: PinnedPoster | None = None,
 ) -> EventHandler:
-    """The handler as deployed; tests pass a counting ``store`` or a ``poster`` of their own."""
+    """The handler as deployed; tests pass a counting ``connection`` or a ``poster`` of their own.
+
+    The reads, the outbox and the direct sink share the one connection, so an
+    outage on any of them is the same ``StoreUnavailable``: a 503, and a retry.
+    """
     logs.configure()
-    store = store or FirestoreStore(settings.firestore_timeout, project=settings.project)
-    outbox = Outbox(lambda: store.client, settings.firestore_timeout, lambda: datetime.now(UTC))
-    return EventHandler(settings, store, outbox, build_sink(settings, store, poster))
+    connection = connection or FirestoreConnection.from_settings(settings)
+    outbox = Outbox(connection, lambda: datetime.now(UTC))
+    sink = build_sink(settings, connection, poster)
+    return EventHandler(settings, FirestoreStore(connection), outbox, sink)
 
 
 def build_sink(
-    settings: Settings, store: FirestoreStore, poster: PinnedPoster | None = None
+    settings: Settings, connection: FirestoreConnection, poster: PinnedPoster | None = None
 ) -> Sink | None:
     """The sink WEBHOOK_SINK names; ``off`` records only."""
     if settings.webhook_sink == "svix":
@@ -64,7 +70,7 @@ def build_sink(
         from .direct_sink import DirectSink
 
         poster = poster or PinnedPoster(allow_private=settings.webhook_allow_private_urls)
-        return DirectSink(lambda: store.client, poster, settings.firestore_timeout)
+        return DirectSink(connection, poster)
     return None
 
 

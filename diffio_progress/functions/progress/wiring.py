@@ -8,6 +8,7 @@ from diffio_progress.core.progress import LiveLookup
 
 from .. import logs
 from ..config import Settings
+from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
 from ..store import FirestoreStore
 from .handler import ProgressHandler
@@ -16,7 +17,7 @@ from .handler import ProgressHandler
 def build_handler(settings: Settings, store: FirestoreStore | None = None) -> ProgressHandler:
     """The handler as deployed; ``store`` replaces the default one (the benchmark counts RPCs)."""
     logs.configure()
-    store = store or FirestoreStore(settings.firestore_timeout, project=settings.project)
+    store = store or FirestoreStore(FirestoreConnection.from_settings(settings))
     live_lookup: LiveLookup | None = None
     if settings.cloud_run_lookup:
         from ..cloud_run import CloudRunLookup

@@ -14,6 +14,7 @@ from diffio_progress.core.errors import ApiError, StoreUnavailable
 from .. import logs
 from ..cloud_run import CloudRunLookup
 from ..config import Settings
+from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
 from ..responses import error_response, internal_error, json_response, unavailable
 from .store import ReaperStore
@@ -63,7 +64,7 @@ def build_reaper_handler(
 ) -> ReaperHandler:
     """The handler as deployed; ``store`` and ``lookup`` replace the defaults (the benchmark)."""
     logs.configure()
-    store = store or ReaperStore(settings.firestore_timeout, project=settings.project)
+    store = store or ReaperStore(FirestoreConnection.from_settings(settings))
     # The reaper warns about a failed lookup itself, naming the job document.
     lookup = lookup or CloudRunLookup.from_settings(settings, warn=False)
     reaper = Reaper(

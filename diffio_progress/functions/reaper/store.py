@@ -16,7 +16,8 @@ from diffio_progress.core.reaping import Cursor, Position
 from diffio_progress.core.stages import LiveExecution
 from diffio_progress.worker.stage_writer import StageWriter
 
-from ..store import Document, FirestoreStore
+from ..firestore import FirestoreConnection
+from ..store import Document
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +44,21 @@ class SavedCursor:
     update_time: Any = None  # the document's update time; None: no cursor saved yet
 
 
-class ReaperStore(FirestoreStore):
-    """The reader's client, deadline, retries and outage handling, with the reaper's calls."""
+class ReaperStore:
+    """The reaper's calls, each through the function's one ``FirestoreConnection``."""
 
     # A stage that others keep writing (another reaper, a worker finishing) is left to the
     # next call after this many tries, rather than fought over: the reaper is never in a hurry.
     write_attempts = 5
 
+    def __init__(self, connection: FirestoreConnection) -> None:
+        self.connection = connection
+
     def read_cursor(self) -> SavedCursor:
-        client = self.client
-        with self._guard(client):
+        connection = self.connection
+        with connection.guarded() as client:
             snapshot = client.document(*CURSOR_DOCUMENT).get(
-                retry=self._retry, timeout=self._timeout
+                retry=connection.retry, timeout=connection.timeout
             )
         if not snapshot.exists:
             return SavedCursor(Cursor())
@@ -76,21 +80,22 @@ class ReaperStore(FirestoreStore):
         Concurrent calls started from the same cursor; the first to save wins and
         the others keep it, so the cursor only ever moves on from where it was.
         """
-        client = self.client
-        ref = client.document(*CURSOR_DOCUMENT)
         after = cursor.after
         fields = {
             "lap": cursor.lap,
             "afterUpdatedAt": after.updated_at if after else None,
             "afterPath": "/".join(after.path) if after else None,
         }
-        with self._guard(client):
+        timeout = self.connection.timeout
+        with self.connection.guarded() as client:
+            ref = client.document(*CURSOR_DOCUMENT)
             try:
+                # Sent once (a precondition): a retry that had landed would read as a conflict.
                 if read.update_time is None:
-                    ref.create(fields, timeout=self._timeout)
+                    ref.create(fields, retry=None, timeout=timeout)
                 else:
                     option = client.write_option(last_update_time=read.update_time)
-                    ref.update(fields, option=option, timeout=self._timeout)
+                    ref.update(fields, option=option, retry=None, timeout=timeout)
             except (google_exceptions.Conflict, google_exceptions.FailedPrecondition):
                 return False
         return True
@@ -102,21 +107,21 @@ class ReaperStore(FirestoreStore):
 
         Oldest first, then by path; only those after ``after``; at most ``limit``.
         """
-        client = self.client
-        query = (
-            client.collection_group(paths.JOBS)
-            .where(filter=FieldFilter(STATUS, "in", list(statuses)))
-            .where(filter=FieldFilter(UPDATED_AT, "<", before))
-            .order_by(UPDATED_AT)
-            .order_by("__name__")
-        )
-        if after is not None:
-            # A reference, not a path string: on a collection group a string would be
-            # read as a document id under the group's name.
-            ref = client.document(*after.path)
-            query = query.start_after({UPDATED_AT: after.updated_at, "__name__": ref})
-        with self._guard(client):
-            snapshots = query.limit(limit).get(retry=self._retry, timeout=self._timeout)
+        connection = self.connection
+        with connection.guarded() as client:
+            query = (
+                client.collection_group(paths.JOBS)
+                .where(filter=FieldFilter(STATUS, "in", list(statuses)))
+                .where(filter=FieldFilter(UPDATED_AT, "<", before))
+                .order_by(UPDATED_AT)
+                .order_by("__name__")
+            )
+            if after is not None:
+                # A reference, not a path string: on a collection group a string would be
+                # read as a document id under the group's name.
+                ref = client.document(*after.path)
+                query = query.start_after({UPDATED_AT: after.updated_at, "__name__": ref})
+            snapshots = query.limit(limit).get(retry=connection.retry, timeout=connection.timeout)
         found = []
         for snapshot in snapshots:
             data = snapshot.to_dict() or {}
@@ -134,10 +139,11 @@ class ReaperStore(FirestoreStore):
         where = paths.stage_of_job(path)
         if where is None:
             raise ValueError("not a stage document of the data contract")
-        client = self.client
-        # No patience: a stage others keep writing is left for a later call, not waited on.
-        writer = StageWriter(client, *where, max_attempts=self.write_attempts, patience_seconds=0)
-        with self._guard(client):
+        with self.connection.guarded() as client:
+            # No patience: a stage others keep writing is left for a later call, not waited on.
+            writer = StageWriter(
+                client, *where, max_attempts=self.write_attempts, patience_seconds=0
+            )
             try:
                 return writer.execution_ended(execution_name, live)
             except ValueError as error:

@@ -19,7 +19,7 @@ from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.handler import EventHandler, Outcome
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.events.wiring import build_event_handler
-from diffio_progress.functions.store import FirestoreStore
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.tools.cloud_events import written_event
 from tests.project import TEST_PROJECT
 from tests.seed import MINTED_SECRETS
@@ -89,8 +89,8 @@ class Harness:
     built: list[EventHandler] = field(default_factory=list)
 
     def handler(self, poster: PinnedPoster | None = None, **settings: Any) -> EventHandler:
-        store = FirestoreStore(5.0, client_factory(self.counter, TEST_PROJECT))
-        built = build_event_handler(Settings(project=TEST_PROJECT, **settings), store, poster)
+        connection = FirestoreConnection(5.0, client_factory(self.counter, TEST_PROJECT))
+        built = build_event_handler(Settings(project=TEST_PROJECT, **settings), connection, poster)
         self.built.append(built)
         return built
 

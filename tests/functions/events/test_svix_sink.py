@@ -8,7 +8,7 @@ from diffio_progress.core.events import COMPLETED_EVENT, PROCESSING_EVENT, QUEUE
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler
 from diffio_progress.functions.events.wiring import build_sink
-from diffio_progress.functions.store import FirestoreStore
+from diffio_progress.functions.firestore import FirestoreConnection
 from tests.functions.events.harness import KEY_ID, Harness, Writes
 from tests.functions.events.svix_standin import SvixStandIn
 
@@ -79,4 +79,4 @@ def test_a_wrong_token_fails_the_delivery_without_logging_the_token(
 def test_the_svix_sink_needs_its_token() -> None:
     settings = Settings(webhook_sink="svix")
     with pytest.raises(ValueError, match="SVIX_API_TOKEN"):
-        build_sink(settings, FirestoreStore(1.0))
+        build_sink(settings, FirestoreConnection(1.0))

@@ -9,6 +9,7 @@ import pytest
 from google.cloud import firestore
 
 from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.reaper.store import ReaperStore
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
@@ -52,7 +53,7 @@ def make_reaper(standin: CloudRunStandIn) -> Callable[..., Reaper]:
             workers=workers,
             warn=False,
         )
-        store = ReaperStore(5.0, project=TEST_PROJECT)
+        store = ReaperStore(FirestoreConnection(5.0, project=TEST_PROJECT))
         return Reaper(store, lookup.in_order, min_age_seconds=min_age, batch=batch)
 
     return make

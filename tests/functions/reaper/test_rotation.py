@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from diffio_progress.core.reaping import Cursor, Summary
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.reaper.store import CURSOR_DOCUMENT, ReaperStore
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
@@ -88,7 +89,7 @@ def test_stages_written_since_the_cursor_passed_are_reached_in_the_same_lap(
 
 
 def test_a_cursor_saved_since_it_was_read_is_kept(db: object) -> None:
-    store = ReaperStore(5.0, project=TEST_PROJECT)
+    store = ReaperStore(FirestoreConnection(5.0, project=TEST_PROJECT))
     read = store.read_cursor()
     assert read.cursor == Cursor()
 

@@ -1,0 +1,67 @@
+"""FirestoreConnection under outage: every failure is StoreUnavailable (a 503), never a crash."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from google.cloud import firestore
+
+from diffio_progress.core import paths
+from diffio_progress.core.errors import StoreUnavailable
+from diffio_progress.functions.firestore import FirestoreConnection
+from diffio_progress.functions.reaper.store import ReaperStore
+from diffio_progress.functions.store import FirestoreStore
+from diffio_progress.tools import emulator
+from tests.conftest import TEST_PROJECT
+
+
+@pytest.fixture
+def unreachable(monkeypatch: pytest.MonkeyPatch) -> FirestoreStore:
+    """A store whose emulator address has nothing listening."""
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{emulator.free_port()}")
+    return FirestoreStore(FirestoreConnection(0.5, project="diffio-progress-store"))
+
+
+def test_an_unreachable_firestore_is_unavailable_and_the_client_is_replaced(
+    unreachable: FirestoreStore,
+) -> None:
+    first = unreachable.connection.client
+    with pytest.raises(StoreUnavailable):
+        unreachable.get_documents([paths.api_key("k")])
+    assert unreachable.connection.client is not first
+
+
+def test_a_call_racing_a_reconnect_is_unavailable_not_a_crash(
+    unreachable: FirestoreStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A thread takes the client, then another thread's failure closes its channel.
+    stale = unreachable.connection.client
+    with pytest.raises(StoreUnavailable):
+        unreachable.get_documents([paths.api_key("k")])
+    monkeypatch.setattr(FirestoreConnection, "client", property(lambda self: stale))
+    with pytest.raises(StoreUnavailable):
+        unreachable.find_generations("gen-1")
+    with pytest.raises(StoreUnavailable):
+        unreachable.get_documents([paths.api_key("k")])
+
+
+def test_a_connection_reads_the_database_it_names(db: firestore.Client) -> None:
+    named = FirestoreConnection(5.0, project=TEST_PROJECT, database="webhooks")
+    default = FirestoreConnection(5.0, project=TEST_PROJECT)
+    path = ("probes", "database-" + uuid.uuid4().hex)
+    with named.guarded() as client:
+        client.document(*path).set({"in": "webhooks"})
+    assert FirestoreStore(named).get_documents([path])[path] == {"in": "webhooks"}
+    assert FirestoreStore(default).get_documents([path])[path] is None
+    assert not db.document(*path).get().exists
+
+
+def test_the_reaper_and_the_reads_share_one_connection_and_its_reconnect(
+    unreachable: FirestoreStore,
+) -> None:
+    reaper = ReaperStore(unreachable.connection)
+    first = unreachable.connection.client
+    with pytest.raises(StoreUnavailable):
+        reaper.read_cursor()
+    assert unreachable.connection.client is not first
