@@ -110,7 +110,8 @@ def client(app, db: firestore.Client):  # type: ignore[no-untyped-def]
 def serve_function(firestore_host: str, server_log_dir: Path) -> Iterator[Callable[..., str]]:
     """Start ``functions-framework`` serving main.py over HTTP; returns its base URL.
 
-    Extra environment variables may be passed; every server is stopped after the test.
+    Extra environment variables may be passed, and ``target`` names another entry
+    point of main.py; every server is stopped after the test.
     Its output goes to ``server_log_dir/<port>.log`` (scanned for API keys at session end).
     """
     yield from _function_servers(firestore_host, server_log_dir)
@@ -131,7 +132,7 @@ def serve_function_for_module(
 def _function_servers(firestore_host: str, server_log_dir: Path) -> Iterator[Callable[..., str]]:
     servers: list[subprocess.Popen[bytes]] = []
 
-    def start(**env: str) -> str:
+    def start(target: str = "get_generation_progress", **env: str) -> str:
         port = emulator.free_port()
         log_file = (server_log_dir / f"{port}.log").open("ab")
         full_env = {
@@ -140,9 +141,7 @@ def _function_servers(firestore_host: str, server_log_dir: Path) -> Iterator[Cal
             "GOOGLE_CLOUD_PROJECT": TEST_PROJECT,
             **env,
         }
-        process = start_function(
-            "get_generation_progress", ROOT / "main.py", port, env=full_env, stdout=log_file
-        )
+        process = start_function(target, ROOT / "main.py", port, env=full_env, stdout=log_file)
         log_file.close()  # the child holds its own descriptor
         servers.append(process)
         url = f"http://127.0.0.1:{port}"

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 from google.cloud import firestore
 
 from diffio_progress.tools import emulator
+from tests.outages import BOUND_SECONDS, frozen, stop
 from tests.seed import Seeder, new_key
 
-# The issue demands a bounded answer; with a 3 s Firestore deadline this is generous
-# (3 s, not less: a just-restarted emulator answers its first reads slowly).
-BOUND_SECONDS = 10.0
 UNAVAILABLE = {"error": "Service temporarily unavailable; retry shortly", "code": "unavailable"}
-
-
-@pytest.fixture
-def own_emulator() -> Iterator[emulator.FirestoreEmulator]:
-    """An emulator this test may stop, freeze and restart; never the session's one."""
-    process = emulator.FirestoreEmulator(port=emulator.free_port())
-    yield process
-    process.stop()
 
 
 def seed_world(host_port: str, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,22 +24,6 @@ def seed_world(host_port: str, key: str, monkeypatch: pytest.MonkeyPatch) -> Non
     seed.project("proj-1", "user-1")
     seed.generation("proj-1", "gen-1", "user-1")
     seed.job("proj-1", "gen-1", "inference", status="running", progress=40)
-
-
-def wait_until_refused(host: str, port: int, timeout: float = 15.0) -> None:
-    """Until nothing accepts connections on ``port``.
-
-    ``stop()`` returns once the launcher exits; the JVM it started may listen a
-    moment longer, and a poll or a restart must not reach that dying emulator.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, port), timeout=0.5).close()
-        except OSError:
-            return
-        time.sleep(0.05)
-    pytest.fail(f"the stopped emulator still accepts connections on {host}:{port}")
 
 
 def poll_both_ways(url: str, key: str) -> list[tuple[httpx.Response, float]]:
@@ -96,20 +67,13 @@ def test_firestore_outages_are_a_bounded_503_and_the_function_recovers_without_r
     )
     assert_served(poll_both_ways(url, key))
 
-    # Hung: frozen, the emulator accepts connections and never answers, so
-    # only the function's own deadline can end a call.
-    assert own_emulator.process is not None
-    group = own_emulator.process.pid  # the emulator runs in its own process group
-    os.killpg(group, signal.SIGSTOP)
-    try:
+    # Hung: only the function's own deadline can end a call.
+    with frozen(own_emulator):
         assert_unavailable(poll_both_ways(url, key))
-    finally:
-        os.killpg(group, signal.SIGCONT)
     assert_served(poll_both_ways(url, key))
 
     # Gone: stopped mid-test, every poll is refused until it is back.
-    own_emulator.stop()
-    wait_until_refused(own_emulator.host, own_emulator.port)
+    stop(own_emulator)
     assert_unavailable(poll_both_ways(url, key))
 
     # Back on the same port, as a fresh emulator (it keeps no data, so seed
