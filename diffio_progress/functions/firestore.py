@@ -19,6 +19,8 @@ from .config import Settings
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "(default)"
+# What a Firestore call raises when it failed on the way to or in Firestore.
+_FAILURES = (google_exceptions.GoogleAPIError, grpc.RpcError)
 
 
 class FirestoreConnection:
@@ -85,17 +87,25 @@ class FirestoreConnection:
         client = self.client
         try:
             yield client
-        except (google_exceptions.GoogleAPIError, grpc.RpcError) as exc:
-            log.warning("Firestore unavailable: %s", type(exc).__name__)
-            if _connection_lost(exc):
-                self._redial(client)
-            raise StoreUnavailable(type(exc).__name__) from exc
+        except _FAILURES as exc:
+            raise self._unavailable(client, exc) from exc
         except ValueError as exc:
+            # A transaction that could not begin tries to roll back and raises
+            # "no transaction ID" instead, while handling the real failure.
+            if isinstance(exc.__context__, _FAILURES):
+                raise self._unavailable(client, exc.__context__) from exc
             # gRPC's "Cannot invoke RPC: Channel closed!": another thread closed
             # this client's channel in _redial while this call was starting.
             if self._client is client:
                 raise
             raise StoreUnavailable("channel closed by a reconnect") from exc
+
+    def _unavailable(self, client: firestore.Client, exc: BaseException) -> StoreUnavailable:
+        """Log the failure's type only; after a lost connection, dial afresh next time."""
+        log.warning("Firestore unavailable: %s", type(exc).__name__)
+        if _connection_lost(exc):
+            self._redial(client)
+        return StoreUnavailable(type(exc).__name__)
 
     def _redial(self, client: firestore.Client) -> None:
         """Forget ``client`` and close its channel, so the next call dials afresh.

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from google.cloud import firestore
 
 from diffio_progress.core import paths
 from diffio_progress.core.errors import StoreUnavailable
+from diffio_progress.core.events import QUEUED_EVENT
+from diffio_progress.core.reaping import Cursor
+from diffio_progress.core.stages import PENDING, LiveExecution
+from diffio_progress.functions.events.direct_sink import DirectSink
+from diffio_progress.functions.events.outbox import Outbox, OutboxEvent
+from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.firestore import FirestoreConnection
-from diffio_progress.functions.reaper.store import ReaperStore
+from diffio_progress.functions.reaper.store import ReaperStore, SavedCursor
 from diffio_progress.functions.store import FirestoreStore
 from diffio_progress.tools import emulator
 from tests.conftest import TEST_PROJECT
@@ -65,3 +73,36 @@ def test_the_reaper_and_the_reads_share_one_connection_and_its_reconnect(
     with pytest.raises(StoreUnavailable):
         reaper.read_cursor()
     assert unreachable.connection.client is not first
+
+
+def _calls(connection: FirestoreConnection) -> dict[str, Callable[[], object]]:
+    """Every kind of Firestore call the functions make, each through ``connection``."""
+    store, reaper = FirestoreStore(connection), ReaperStore(connection)
+    outbox = Outbox(connection, lambda: datetime.now(UTC))
+    sink = DirectSink(connection, PinnedPoster(allow_private=True))
+    body = {"status": PENDING, "apiProjectId": "p", "generationId": "g", "hasVideo": False}
+    generation = {"apiKeyId": "key_1", "modelKey": "diffio-4.6-pro"}
+    event = OutboxEvent(QUEUED_EVENT, "evt_1", {})
+    job = paths.job("p", "g", "inference")
+    return {
+        "batched read": lambda: store.get_documents([paths.api_key("k")]),
+        "generation query": lambda: store.find_generations("g"),
+        "reaper cursor read": reaper.read_cursor,
+        "reaper cursor save": lambda: reaper.save_cursor(Cursor(), SavedCursor(Cursor())),
+        "reaper stage query": lambda: reaper.stale_jobs(["running"], datetime.now(UTC), None, 1),
+        "reaper stage write": lambda: reaper.fail_stage(job, "ex", LiveExecution("FAILED")),
+        "outbox record": lambda: outbox.record("p", "g", body, generation, {}),
+        "outbox mark": lambda: outbox.mark("p", "g", event, ["ep_1"], True),
+        "direct sink endpoints": lambda: sink.endpoints("key_1"),
+    }
+
+
+@pytest.mark.parametrize("call", list(_calls(FirestoreConnection(0.5))))
+def test_every_call_of_every_function_is_unavailable_when_firestore_is(
+    unreachable: FirestoreStore, call: str
+) -> None:
+    connection = unreachable.connection
+    first = connection.client
+    with pytest.raises(StoreUnavailable):
+        _calls(connection)[call]()
+    assert connection.client is not first  # and the next call dials afresh
