@@ -21,7 +21,7 @@ from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.reaper.store import ReaperStore, SavedCursor
 from diffio_progress.functions.store import FirestoreStore
 from diffio_progress.tools import emulator
-from tests.conftest import TEST_PROJECT
+from tests.project import TEST_PROJECT
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from diffio_progress.core.events import QUEUED_EVENT, outbox_path
 from diffio_progress.tools import emulator
 from diffio_progress.tools.cloud_events import written_event
 from diffio_progress.tools.event_world import create_endpoint, new_signing_secret
-from tests.conftest import TEST_PROJECT
 from tests.functions.events.receivers import Received, Receiver
 from tests.outages import BOUND_SECONDS, freeze, frozen, kill, stop, thaw
+from tests.project import TEST_PROJECT
 from tests.seed import MINTED_SECRETS, Seeder
 
 PROJECT_ID, KEY_ID = "proj-outage", "key_outage"

@@ -19,8 +19,8 @@ from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools import emulator
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
 from tests import spec_example
-from tests.conftest import TEST_PROJECT
 from tests.outages import BOUND_SECONDS, frozen, stop
+from tests.project import TEST_PROJECT
 
 UNAVAILABLE = {"error": "Service temporarily unavailable; retry shortly", "code": "unavailable"}
 
