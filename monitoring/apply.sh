@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Apply monitoring/ to a project: create what is missing, update what exists, any number of times.
+#
+# Environment:
+#   PROJECT_ID             required
+#   NOTIFICATION_CHANNELS  optional: comma-separated channel names
+#                          (projects/P/notificationChannels/ID) that every alert notifies
+#   RUNBOOK_URL            optional: where the alerts' runbook links point; default
+#                          docs/runbook.md at this commit on GitHub (GITHUB_* of the workflow)
+# Log metrics and the dashboard go through gcloud; the service, its SLOs and the alert
+# policies through the Monitoring API v3 with curl (gcloud has no GA command for them).
+# Order matters: alerts read the log metrics and the SLOs.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${PROJECT_ID:?PROJECT_ID is required}"
+github=${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-diffio/diffio-progress}
+RUNBOOK_URL=${RUNBOOK_URL:-$github/blob/${GITHUB_SHA:-main}/docs/runbook.md}
+root=${MONITORING_API:-https://monitoring.googleapis.com}/v3
+api=$root/projects/$PROJECT_ID
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+render() { # FILE: its text with the placeholders filled in
+  sed -e "s|\${PROJECT_ID}|$PROJECT_ID|g" -e "s|\${RUNBOOK_URL}|$RUNBOOK_URL|g" "$1"
+}
+
+# The token goes to curl in a file, never on a command line.
+(umask 077 && printf 'Authorization: Bearer %s\n' "$(gcloud auth print-access-token)" >"$work/auth")
+call() { # METHOD URL [BODY_FILE]: the response on stdout; fails on an HTTP error
+  local args=(--silent --show-error --fail-with-body -X "$1" -H @"$work/auth")
+  [ $# -lt 3 ] || args+=(-H "Content-Type: application/json" --data-binary @"$3")
+  curl "${args[@]}" "$2"
+}
+upsert() { # RESOURCE_URL CREATE_URL BODY_FILE
+  local status
+  status=$(curl --silent --output /dev/null --write-out '%{http_code}' -H @"$work/auth" "$1")
+  case $status in
+    200) call PATCH "$1" "$3" >/dev/null && echo "updated ${1#"$api"/}" ;;
+    404) call POST "$2" "$3" >/dev/null && echo "created ${1#"$api"/}" ;;
+    *) echo "reading ${1#"$api"/} answered HTTP $status" >&2 && return 1 ;;
+  esac
+}
+
+for file in "$here"/log-metrics/*.yaml; do
+  name=$(basename "$file" .yaml)
+  render "$file" >"$work/$name.yaml"
+  if gcloud logging metrics describe "$name" --project="$PROJECT_ID" >/dev/null 2>&1; then
+    verb=update
+  else
+    verb=create
+  fi
+  gcloud logging metrics "$verb" "$name" --project="$PROJECT_ID" \
+    --config-from-file="$work/$name.yaml" --quiet
+done
+
+for file in "$here"/services/*.json; do
+  id=$(basename "$file" .json)
+  render "$file" >"$work/body.json"
+  upsert "$api/services/$id" "$api/services?serviceId=$id" "$work/body.json"
+done
+
+for file in "$here"/slos/*.json; do
+  render "$file" >"$work/body.json"
+  name=$(jq -r .name "$work/body.json") # projects/P/services/S/serviceLevelObjectives/ID
+  service=${name#*/services/} && service=${service%%/*}
+  id=$(basename "$file" .json)
+  upsert "$root/$name" \
+    "$api/services/$service/serviceLevelObjectives?serviceLevelObjectiveId=$id" "$work/body.json"
+done
+
+# Alert policies get their ids from the API: each is found again by its displayName.
+channels=$(jq -cn --arg s "${NOTIFICATION_CHANNELS:-}" '$s | split(",") | map(select(. != ""))')
+for file in "$here"/alert-policies/*.json; do
+  render "$file" | jq --argjson c "$channels" '.notificationChannels = $c' >"$work/body.json"
+  title=$(jq -r .displayName "$work/body.json")
+  found=$(call GET "$api/alertPolicies?filter=$(jq -rn --arg t "display_name=\"$title\"" '$t | @uri')" |
+    jq -r '[.alertPolicies[]?.name] | join(" ")')
+  case $found in
+    "") call POST "$api/alertPolicies" "$work/body.json" >/dev/null && echo "created $title" ;;
+    *" "*) echo "several alert policies are named \"$title\": $found; delete all but one" >&2 && exit 1 ;;
+    *) call PATCH "$root/$found" "$work/body.json" >/dev/null && echo "updated $title" ;;
+  esac
+done
+
+for file in "$here"/dashboards/*.json; do
+  render "$file" >"$work/body.json"
+  id=$(basename "$file" .json)
+  if etag=$(gcloud monitoring dashboards describe "$id" --project="$PROJECT_ID" \
+    --format='value(etag)' 2>/dev/null); then
+    jq --arg e "$etag" '.etag = $e' "$work/body.json" >"$work/dashboard.json"
+    gcloud monitoring dashboards update "$id" --project="$PROJECT_ID" \
+      --config-from-file="$work/dashboard.json" --quiet
+  else
+    gcloud monitoring dashboards create --project="$PROJECT_ID" \
+      --config-from-file="$work/body.json" --quiet
+  fi
+done
