@@ -103,3 +103,23 @@ def matched_by_metrics(function: str, made: list[dict[str, Any]]) -> dict[str, l
             assert not missing, f"{name} reads jsonPayload.{field}, absent from {missing}"
         matched[name] = hits
     return matched
+
+
+def _strings_under_filter_keys(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k.lower().endswith("filter") and isinstance(v, str)]
+        return found + [s for v in node.values() for s in _strings_under_filter_keys(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings_under_filter_keys(v)]
+    return []
+
+
+def filters() -> list[tuple[str, str]]:
+    """(file, filter) for every filter in monitoring/: alerts, SLIs, charts, log metrics."""
+    found = [
+        (f"{folder}/{path.name}", text)
+        for folder in ("slos", "alert-policies", "dashboards")
+        for path in files(folder)
+        for text in _strings_under_filter_keys(rendered_json(path))
+    ]
+    return found + [(f"log-metrics/{n}.yaml", m["filter"]) for n, m in log_metrics().items()]
