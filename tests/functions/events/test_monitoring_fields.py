@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from diffio_progress.core.events import PROCESSING_EVENT, QUEUED_EVENT
-from tests.functions.events.conftest import Event, Harness, Writes
+from diffio_progress.functions.events.handler import DeliveryFailed
+from tests.functions.events.conftest import Event, Harness, LogRecords, Writes
 from tests.functions.events.receivers import Receiver
 from tests.monitoring.resources import matched_by_metrics
 from tests.monitoring.served import served
@@ -56,3 +59,25 @@ def test_each_event_metric_matches_the_lines_it_is_for_and_finds_its_fields(
     assert 0 <= failed["jsonPayload"]["oldestUndeliveredSeconds"] < 60
     [given_up] = matched["events_given_up"]
     assert given_up["severity"] == "ERROR"
+
+
+def test_a_failed_delivery_logs_the_age_of_the_oldest_undelivered_event(
+    writes: Writes, harness: Harness, receiver: Receiver, event_logs: LogRecords
+) -> None:
+    harness.endpoint(receiver.url)
+    handler = harness.handler(webhook_sink="direct", webhook_allow_private_urls=True)
+    receiver.behaviour = "status:503"
+    with pytest.raises(DeliveryFailed):
+        harness.send(handler, writes.generation())  # generation.queued, recorded now
+    later = datetime.now(UTC) + timedelta(hours=2)
+    handler.clock = lambda: later  # the endpoint stays down for two hours
+
+    with pytest.raises(DeliveryFailed):
+        harness.send(handler, writes.job("inference", "running"))  # processing, recorded now
+
+    *_, failed = [r.fields for r in event_logs.at("ERROR") if hasattr(r, "fields")]
+    assert (
+        failed["outcome"].startswith("delivery failed") and failed["recorded"] == PROCESSING_EVENT
+    )
+    # The age of generation.queued, the oldest still waiting; not that of processing.
+    assert 7190 < failed["oldestUndeliveredSeconds"] <= 7200 + 60
