@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT
 from tests.monitoring.log_filter import clauses, entries, matches
+from tests.project import ROOT
 
 MONITORING = ROOT / "monitoring"
 PROJECT = "my-project"

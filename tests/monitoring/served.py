@@ -12,8 +12,8 @@ from typing import Any
 
 from diffio_progress.tools.emulator import free_port
 from diffio_progress.tools.processes import start_function, stop_group, wait_until_serving
-from tests.conftest import ROOT, TEST_PROJECT
 from tests.monitoring.log_filter import entries
+from tests.project import ROOT, TEST_PROJECT
 
 TRIPWIRE_SITE = ROOT / "tests" / "tripwire_site"
 

@@ -10,8 +10,9 @@ import pytest
 
 from diffio_progress.core.events import PROCESSING_EVENT, QUEUED_EVENT
 from diffio_progress.functions.events.handler import DeliveryFailed
-from tests.functions.events.conftest import Event, Harness, LogRecords, Writes
+from tests.functions.events.harness import Event, Harness, Writes
 from tests.functions.events.receivers import Receiver
+from tests.log_records import Records
 from tests.monitoring.resources import matched_by_metrics
 from tests.monitoring.served import served
 
@@ -62,7 +63,7 @@ def test_each_event_metric_matches_the_lines_it_is_for_and_finds_its_fields(
 
 
 def test_a_failed_delivery_logs_the_age_of_the_oldest_undelivered_event(
-    writes: Writes, harness: Harness, receiver: Receiver, event_logs: LogRecords
+    writes: Writes, harness: Harness, receiver: Receiver, event_logs: Records
 ) -> None:
     harness.endpoint(receiver.url)
     handler = harness.handler(webhook_sink="direct", webhook_allow_private_urls=True)

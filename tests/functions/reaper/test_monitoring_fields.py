@@ -8,7 +8,7 @@ import httpx
 
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
-from tests.functions.reaper.conftest import Stages
+from tests.functions.reaper.stages import Stages
 from tests.monitoring.resources import matched_by_metrics
 from tests.monitoring.served import served
 
