@@ -32,11 +32,12 @@ call() { # METHOD URL [BODY_FILE]: the response on stdout; fails on an HTTP erro
   [ $# -lt 3 ] || args+=(-H "Content-Type: application/json" --data-binary @"$3")
   curl "${args[@]}" "$2"
 }
-upsert() { # RESOURCE_URL CREATE_URL BODY_FILE
-  local status
+upsert() { # RESOURCE_URL CREATE_URL BODY_FILE: PATCH its fields if it exists, else POST it
+  local status mask
   status=$(curl --silent --output /dev/null --write-out '%{http_code}' -H @"$work/auth" "$1")
+  mask=$(jq -r 'del(.name) | keys_unsorted | join(",")' "$3")
   case $status in
-    200) call PATCH "$1" "$3" >/dev/null && echo "updated ${1#"$api"/}" ;;
+    200) call PATCH "$1?updateMask=$mask" "$3" >/dev/null && echo "updated ${1#"$api"/}" ;;
     404) call POST "$2" "$3" >/dev/null && echo "created ${1#"$api"/}" ;;
     *) echo "reading ${1#"$api"/} answered HTTP $status" >&2 && return 1 ;;
   esac
@@ -69,17 +70,19 @@ for file in "$here"/slos/*.json; do
     "$api/services/$service/serviceLevelObjectives?serviceLevelObjectiveId=$id" "$work/body.json"
 done
 
-# Alert policies get their ids from the API: each is found again by its displayName.
+# Alert policies get their ids from the API: each is found again by the user label
+# `policy`, its file name, so that a new displayName updates it rather than adding one.
 channels=$(jq -cn --arg s "${NOTIFICATION_CHANNELS:-}" '$s | split(",") | map(select(. != ""))')
 for file in "$here"/alert-policies/*.json; do
-  render "$file" | jq --argjson c "$channels" '.notificationChannels = $c' >"$work/body.json"
-  title=$(jq -r .displayName "$work/body.json")
-  found=$(call GET "$api/alertPolicies?filter=$(jq -rn --arg t "display_name=\"$title\"" '$t | @uri')" |
-    jq -r '[.alertPolicies[]?.name] | join(" ")')
+  id=$(basename "$file" .json)
+  render "$file" | jq --argjson c "$channels" --arg id "$id" \
+    '.notificationChannels = $c | .userLabels.policy = $id' >"$work/body.json"
+  filter=$(jq -rn --arg f "user_label.policy=\"$id\"" '$f | @uri')
+  found=$(call GET "$api/alertPolicies?filter=$filter" | jq -r '[.alertPolicies[]?.name] | join(" ")')
   case $found in
-    "") call POST "$api/alertPolicies" "$work/body.json" >/dev/null && echo "created $title" ;;
-    *" "*) echo "several alert policies are named \"$title\": $found; delete all but one" >&2 && exit 1 ;;
-    *) call PATCH "$root/$found" "$work/body.json" >/dev/null && echo "updated $title" ;;
+    "") call POST "$api/alertPolicies" "$work/body.json" >/dev/null && echo "created $id" ;;
+    *" "*) echo "alert policies $found all have the label policy=$id; delete all but one" >&2 && exit 1 ;;
+    *) call PATCH "$root/$found" "$work/body.json" >/dev/null && echo "updated $id" ;;
   esac
 done
 

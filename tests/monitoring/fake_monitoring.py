@@ -33,6 +33,7 @@ class FakeMonitoring:
     def __init__(self) -> None:
         self.resources: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
+        self.masks: list[str | None] = []  # each PATCH's updateMask
         self._ids = iter(range(1000, 10**6))
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -55,11 +56,11 @@ class FakeMonitoring:
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self.calls.append((method, name))
         if method == "GET" and name.endswith("/alertPolicies"):
-            wanted = re.fullmatch(r'display_name="(.*)"', query.get("filter", ""))
+            wanted = re.fullmatch(r'user_label\.(\w+)="(.*)"', query.get("filter", ""))
             found = [
                 p
                 for n, p in self.of_kind("alertPolicies").items()
-                if wanted is None or p.get("displayName") == wanted.group(1)
+                if wanted is None or p.get("userLabels", {}).get(wanted[1]) == wanted[2]
             ]
             return 200, {"alertPolicies": found} if found else {}
         if method == "GET":
@@ -72,6 +73,15 @@ class FakeMonitoring:
                 return 409 if name in self.resources else 404, {}
         elif method != "PATCH" or name not in self.resources:
             return 404, {}
+        elif "updateMask" in query:
+            # The fields listed are replaced; the others keep what they held.
+            patch = json.loads(body)
+            kept = {k: v for k, v in self.resources[name].items() if k not in patch}
+            unknown = set(query["updateMask"].split(",")) - set(patch)
+            if unknown:
+                return 400, {"error": {"message": f"updateMask names {unknown}, not in the body"}}
+            body = json.dumps({**kept, **patch}).encode()
+        self.masks.append(query.get("updateMask"))
         return self._store(name, body)
 
     def _parent_exists(self, name: str) -> bool:

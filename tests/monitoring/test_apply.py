@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ class World:
     def state(self) -> Path:
         return self.tmp / "gcloud-state"
 
-    def apply(self, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
+    def apply(self, token: str = TOKEN, script: Path = APPLY) -> subprocess.CompletedProcess[str]:
         """apply.sh as a workflow step runs it: bash with errexit and pipefail."""
         (self.tmp / "gcloud-calls").unlink(missing_ok=True)
         env = {
@@ -51,7 +52,7 @@ class World:
             "GCLOUD_TOKEN": token,
         }
         return subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(APPLY)],
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
             env=env,
             capture_output=True,
             text=True,
@@ -77,6 +78,7 @@ class Run:
     gcloud: list[dict[str, Any]]
     api_calls: list[tuple[str, str]]
     resources: dict[str, dict[str, Any]]
+    masks: list[str | None]
 
     def verbs(self, *group: str) -> list[str]:
         """The write verbs of gcloud's calls of ``group`` (``logging metrics``...)."""
@@ -91,17 +93,41 @@ class Run:
         return {n: v for n, v in self.resources.items() if n.split("/")[-2] == kind}
 
 
+def edited_copy(tmp: Path) -> Path:
+    """A copy of monitoring/ whose alerts have new titles and whose SLOs have a new goal."""
+    copy = tmp / "monitoring"
+    shutil.copytree(r.MONITORING, copy)
+    for folder, field, value in (
+        ("alert-policies", "displayName", "renamed"),
+        ("slos", "goal", 0.5),
+    ):
+        for path in (copy / folder).glob("*.json"):
+            data = json.loads(path.read_text())
+            data[field] = value if field == "goal" else f"{data[field]} ({value})"
+            path.write_text(json.dumps(data))
+    return copy / "apply.sh"
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Run]]:
-    """A first deploy's run of apply.sh, then a second one on what the first left."""
-    world = new_world(tmp_path_factory.mktemp("apply"))
+    """A first deploy's run of apply.sh, a second one on what the first left, and a third
+    after the files changed."""
+    tmp = tmp_path_factory.mktemp("apply")
+    world = new_world(tmp)
     done = []
-    for _ in range(2):
+    for script in (APPLY, APPLY, edited_copy(tmp)):
         world.api.calls.clear()
-        result = world.apply()
+        world.api.masks.clear()
+        result = world.apply(script=script)
         assert result.returncode == 0, result.stderr
         done.append(
-            Run(result, world.gcloud_calls(), list(world.api.calls), dict(world.api.resources))
+            Run(
+                result,
+                world.gcloud_calls(),
+                list(world.api.calls),
+                json.loads(json.dumps(world.api.resources)),
+                list(world.api.masks),
+            )
         )
     world.api.stop()
     yield done
@@ -110,7 +136,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Run]]:
 def test_the_first_run_creates_everything_and_a_second_updates_it_in_place(
     runs: list[Run],
 ) -> None:
-    first, second = runs
+    first, second, _ = runs
     metrics, policies = len(r.files("log-metrics", ".yaml")), len(r.files("alert-policies"))
     assert first.verbs("logging", "metrics") == ["create"] * metrics
     assert first.verbs("monitoring", "dashboards") == ["create"]
@@ -124,12 +150,27 @@ def test_the_first_run_creates_everything_and_a_second_updates_it_in_place(
     assert second.resources == first.resources  # nothing new, nothing lost, the same content
     writes = [method for method, _ in second.api_calls if method != "GET"]
     assert writes == ["PATCH"] * len(first.resources)
+    # Services and SLOs are patched with a mask naming every field the file sets.
+    assert [m for m in second.masks if m] == [
+        ",".join(k for k in r.rendered_json(p) if k != "name")
+        for p in [*r.files("services"), *r.files("slos")]
+    ]
+    labels = {p["userLabels"]["policy"] for p in second.of_kind("alertPolicies").values()}
+    assert labels == {p.stem for p in r.files("alert-policies")}
+
+
+def test_changed_files_update_the_same_resources_even_a_renamed_alert(runs: list[Run]) -> None:
+    first, _, edited = runs
+    assert edited.resources.keys() == first.resources.keys()
+    titles = [p["displayName"] for p in edited.of_kind("alertPolicies").values()]
+    assert titles and all(t.endswith("(renamed)") for t in titles)
+    assert {s["goal"] for s in edited.of_kind("serviceLevelObjectives").values()} == {0.5}
 
 
 def test_what_is_applied_is_rendered_for_the_project_and_parses_strictly(
     runs: list[Run],
 ) -> None:
-    for run in runs:
+    for run in runs[:2]:
         applied = [json.dumps(v) for v in run.resources.values()]
         applied += [c["config"] for c in run.gcloud if c["config"]]
         assert applied and not any(p in text for p in r.PLACEHOLDERS for text in applied)
