@@ -26,7 +26,8 @@ render() { # FILE: its text with the placeholders filled in
 }
 
 # The token goes to curl in a file, never on a command line.
-(umask 077 && printf 'Authorization: Bearer %s\n' "$(gcloud auth print-access-token)" >"$work/auth")
+token=$(gcloud auth print-access-token)
+(umask 077 && printf 'Authorization: Bearer %s\n' "$token" >"$work/auth")
 call() { # METHOD URL [BODY_FILE]: the response on stdout; fails on an HTTP error
   local args=(--silent --show-error --fail-with-body -X "$1" -H @"$work/auth")
   [ $# -lt 3 ] || args+=(-H "Content-Type: application/json" --data-binary @"$3")
