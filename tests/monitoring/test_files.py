@@ -190,3 +190,36 @@ def test_the_yaml_of_every_log_metric_is_what_gcloud_reads() -> None:
                 "bucketOptions",
             )
         }, path
+
+
+def runbook_row(title: str) -> str:
+    text = (r.MONITORING.parent / "docs" / "runbook.md").read_text()
+    [row] = [line for line in text.splitlines() if line.startswith(f"| {title} |")]
+    return row
+
+
+def test_the_runbook_states_each_threshold_the_files_set() -> None:
+    for path in r.files("slos"):
+        slo = r.rendered_json(path)
+        row = runbook_row(f"`{path.stem}`")
+        assert f"**{slo['goal'] * 100:g}%**" in row, row
+        cut = slo["serviceLevelIndicator"]["requestBased"].get("distributionCut")
+        if cut:
+            assert f"**{cut['range']['max']:g} ms**" in row, row
+    for path in r.files("alert-policies"):
+        policy = r.rendered_json(path)
+        row = runbook_row(policy["displayName"].removeprefix("diffio-progress: "))
+        assert policy["severity"] in row, row
+        for condition in policy["conditions"]:
+            if "conditionThreshold" in condition:
+                assert f"> {condition['conditionThreshold']['thresholdValue']:g}" in row, row
+            else:
+                minutes = int(condition["conditionAbsent"]["duration"].removesuffix("s")) // 60
+                assert f"{minutes} minutes" in row, row
+
+
+def test_the_latency_figures_the_runbook_cites_are_docs_capacity_md_s() -> None:
+    capacity = (r.MONITORING.parent / "docs" / "capacity.md").read_text()
+    row = runbook_row("`progress-latency`")
+    for figure in ("90.8 ms", "124.9", "3-5 ms", "10-30 ms", "0.46 s", "`--concurrency=32`"):
+        assert figure in row and figure in capacity, figure
