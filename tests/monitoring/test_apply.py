@@ -20,7 +20,7 @@ from google.cloud.logging_v2.types import LogMetric
 from tests import gcloud_tree
 from tests.monitoring import resources as r
 from tests.monitoring.fake_monitoring import TOKEN, FakeMonitoring, install_gcloud
-from tests.test_workflows import load, steps
+from tests.workflows import load, steps
 
 APPLY = r.MONITORING / "apply.sh"
 CHANNELS = "projects/my-project/notificationChannels/1,projects/my-project/notificationChannels/2"

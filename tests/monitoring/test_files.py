@@ -18,7 +18,7 @@ from google.protobuf.json_format import ParseError
 from tests.monitoring import resources as r
 from tests.monitoring.log_filter import service_name
 from tests.test_docs import anchors
-from tests.test_workflows import commands, load
+from tests.workflows import commands, load
 
 # Built-in metrics of Cloud Run (a gen2 function is a Cloud Run service) that monitoring/ may
 # name, each with its metric labels. From Google Cloud's metrics list, section "run":
