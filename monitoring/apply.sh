@@ -28,20 +28,28 @@ render() { # FILE: its text with the placeholders filled in
 # The token goes to curl in a file, never on a command line.
 token=$(gcloud auth print-access-token)
 (umask 077 && printf 'Authorization: Bearer %s\n' "$token" >"$work/auth")
-call() { # METHOD URL [BODY_FILE]: the response on stdout; fails on an HTTP error
+call() { # METHOD URL [BODY_FILE]: the response on stdout; an HTTP error fails, saying why
   local args=(--silent --show-error --fail-with-body -X "$1" -H @"$work/auth")
   [ $# -lt 3 ] || args+=(-H "Content-Type: application/json" --data-binary @"$3")
-  curl "${args[@]}" "$2"
+  if ! curl "${args[@]}" "$2" >"$work/response"; then
+    echo "$1 ${2#"$root"/} failed: $(cat "$work/response")" >&2
+    return 1
+  fi
+  cat "$work/response"
 }
 upsert() { # RESOURCE_URL CREATE_URL BODY_FILE: PATCH its fields if it exists, else POST it
   local status mask
   status=$(curl --silent --output /dev/null --write-out '%{http_code}' -H @"$work/auth" "$1")
   mask=$(jq -r 'del(.name) | keys_unsorted | join(",")' "$3")
   case $status in
-    200) call PATCH "$1?updateMask=$mask" "$3" >/dev/null && echo "updated ${1#"$api"/}" ;;
-    404) call POST "$2" "$3" >/dev/null && echo "created ${1#"$api"/}" ;;
-    *) echo "reading ${1#"$api"/} answered HTTP $status" >&2 && return 1 ;;
+    200) call PATCH "$1?updateMask=$mask" "$3" >/dev/null ;;
+    404) call POST "$2" "$3" >/dev/null ;;
+    *)
+      echo "reading ${1#"$api"/} answered HTTP $status" >&2
+      return 1
+      ;;
   esac
+  echo "applied ${1#"$api"/}"
 }
 
 for file in "$here"/log-metrics/*.yaml; do
@@ -80,11 +88,16 @@ for file in "$here"/alert-policies/*.json; do
     '.notificationChannels = $c | .userLabels.policy = $id' >"$work/body.json"
   filter=$(jq -rn --arg f "user_label.policy=\"$id\"" '$f | @uri')
   found=$(call GET "$api/alertPolicies?filter=$filter" | jq -r '[.alertPolicies[]?.name] | join(" ")')
+  # No && lists here: errexit ignores a failure in one, and the deploy must stop on it.
   case $found in
-    "") call POST "$api/alertPolicies" "$work/body.json" >/dev/null && echo "created $id" ;;
-    *" "*) echo "alert policies $found all have the label policy=$id; delete all but one" >&2 && exit 1 ;;
-    *) call PATCH "$root/$found" "$work/body.json" >/dev/null && echo "updated $id" ;;
+    "") call POST "$api/alertPolicies" "$work/body.json" >/dev/null ;;
+    *" "*)
+      echo "alert policies $found all have the label policy=$id; delete all but one" >&2
+      exit 1
+      ;;
+    *) call PATCH "$root/$found" "$work/body.json" >/dev/null ;;
   esac
+  echo "applied alert policy $id"
 done
 
 for file in "$here"/dashboards/*.json; do

@@ -34,6 +34,7 @@ class FakeMonitoring:
         self.resources: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
         self.masks: list[str | None] = []  # each PATCH's updateMask
+        self.failing: set[str] = set()  # kinds whose writes answer 500
         self._ids = iter(range(1000, 10**6))
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -55,6 +56,8 @@ class FakeMonitoring:
         name = parts.path.removeprefix("/v3/")
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self.calls.append((method, name))
+        if method != "GET" and {name.split("/")[-1], name.split("/")[-2]} & self.failing:
+            return 500, {"error": {"message": "backend error"}}
         if method == "GET" and name.endswith("/alertPolicies"):
             wanted = re.fullmatch(r'user_label\.(\w+)="(.*)"', query.get("filter", ""))
             found = [

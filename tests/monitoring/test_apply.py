@@ -184,15 +184,22 @@ def test_what_is_applied_is_rendered_for_the_project_and_parses_strictly(
             assert r.RUNBOOK_URL + "#" in policy["documentation"]["content"]
 
 
-def test_an_api_error_fails_the_step_and_says_what_failed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("failing", ["token", "alertPolicies"])
+def test_an_api_error_fails_the_step_and_says_what_failed(tmp_path: Path, failing: str) -> None:
     world = new_world(tmp_path)
+    world.api.failing.add(failing)
     try:
-        result = world.apply(token="not-the-token")
+        result = world.apply(token="not-the-token" if failing == "token" else TOKEN)
     finally:
         world.api.stop()
     assert result.returncode != 0
-    assert "HTTP 401" in result.stderr
-    assert not world.api.resources
+    if failing == "token":
+        assert "HTTP 401" in result.stderr and not world.api.resources
+    else:
+        assert "POST projects/my-project/alertPolicies failed" in result.stderr
+        assert "backend error" in result.stderr  # what the API said
+        assert not world.api.of_kind("alertPolicies")
+        assert "applied alert policy" not in result.stdout
 
 
 def test_every_gcloud_call_is_a_command_with_flags_the_installed_sdk_knows(
