@@ -16,7 +16,7 @@ from google.cloud.logging_v2.types import LogMetric
 from google.protobuf.json_format import ParseError
 
 from tests.monitoring import resources as r
-from tests.monitoring.log_filter import service_name
+from tests.monitoring.log_filter import Unsupported, entries, matches, service_name
 from tests.test_docs import anchors
 from tests.workflows import commands, load
 
@@ -223,3 +223,15 @@ def test_the_latency_figures_the_runbook_cites_are_docs_capacity_md_s() -> None:
     row = runbook_row("`progress-latency`")
     for figure in ("90.8 ms", "124.9", "3-5 ms", "10-30 ms", "0.46 s", "`--concurrency=32`"):
         assert figure in row and figure in capacity, figure
+
+
+def test_the_filter_judge_reads_entries_as_cloud_logging_makes_them() -> None:
+    line = '{"severity": "ERROR", "message": "POST / 503", "httpRequest": {"status": 503}, "n": 2}'
+    [entry] = entries([line, "not json"], "reap_stalled_jobs")
+    assert matches('resource.labels.service_name="reap-stalled-jobs" severity>=WARNING', entry)
+    assert matches("httpRequest.status>=500 jsonPayload.n>=1 jsonPayload.message:*", entry)
+    assert not matches("jsonPayload.httpRequest.status:*", entry)  # lifted out of the payload
+    assert not matches('jsonPayload.n>=3 severity="ERROR"', entry)
+    for unsupported in ('a="b" OR c="d"', 'NOT a="b"', '(a="b")'):
+        with pytest.raises(Unsupported):
+            matches(unsupported, entry)
