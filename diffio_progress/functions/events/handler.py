@@ -37,6 +37,10 @@ _PROJECTS_REMEMBERED = 100_000
 class DeliveryFailed(Exception):
     """A delivery failed; the call must fail so that Eventarc retries it."""
 
+    # Logged with the failure: what the call recorded, and how long the oldest event still
+    # undelivered has waited (monitoring/'s log metrics count and alert on them).
+    fields: dict[str, Any] = {}
+
 
 @dataclass
 class Outcome:
@@ -82,6 +86,7 @@ class EventHandler:
         except DeliveryFailed as failed:
             outcome = Outcome("delivery failed; Eventarc retries", logging.ERROR)
             outcome.fields["failures"] = list(failed.args)
+            outcome.fields.update(failed.fields)
             self._log(outcome, context, started)
             raise
         except StoreUnavailable as unavailable:
@@ -193,9 +198,25 @@ class EventHandler:
             delivery = session.send(event)
             self._mark(target, event, list(delivery.delivered_to), delivery.ok)
             if not delivery.ok:
-                raise DeliveryFailed(*delivery.failures)
+                failed = DeliveryFailed(*delivery.failures)
+                failed.fields = {
+                    "recorded": recorded.new.event_type if recorded.new else None,
+                    "oldestUndeliveredSeconds": self._waited(waiting),
+                }
+                raise failed
             delivered.append(event.event_type)
         return delivered
+
+    def _waited(self, waiting: list[OutboxEvent]) -> float | None:
+        """Seconds since the oldest of ``waiting`` was recorded (its payload's ``createdAt``)."""
+        known = [
+            e.payload["createdAt"] for e in waiting if isinstance(e.payload.get("createdAt"), str)
+        ]
+        try:
+            oldest = min(datetime.fromisoformat(t) for t in known)
+        except (TypeError, ValueError):  # none, or one that is not RFC 3339 with a zone
+            return None
+        return round((self.clock() - oldest).total_seconds(), 3)
 
     def _mark(self, target: Target, event: OutboxEvent, reached: list[str], done: bool) -> None:
         self.outbox.mark(target.api_project_id, target.generation_id, event, reached, done)

@@ -1,0 +1,84 @@
+"""monitoring/'s event metrics read fields that the served event function really logs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from diffio_progress.core.events import PROCESSING_EVENT, QUEUED_EVENT
+from diffio_progress.functions.events.handler import DeliveryFailed
+from tests.functions.events.harness import Event, Harness, Writes
+from tests.functions.events.receivers import Receiver
+from tests.log_records import Records
+from tests.monitoring.resources import matched_by_metrics
+from tests.monitoring.served import served
+
+TARGET = "on_generation_written"
+
+
+def post(url: str, event: Event) -> int:
+    headers, body = event
+    return httpx.post(url, headers=headers, content=body, timeout=30).status_code
+
+
+def test_each_event_metric_matches_the_lines_it_is_for_and_finds_its_fields(
+    writes: Writes, harness: Harness, receiver: Receiver, server_log_dir: Path, firestore_host: str
+) -> None:
+    harness.endpoint(receiver.url)
+    env = {"WEBHOOK_SINK": "direct", "WEBHOOK_ALLOW_PRIVATE_URLS": "true"}
+    with served(TARGET, firestore_host, server_log_dir, **env) as function:
+        created = writes.generation()
+        receiver.behaviour = "status:500"
+        assert post(function.url, created) == 503  # the endpoint is down: Eventarc retries
+        receiver.behaviour = "ok"
+        assert post(function.url, created) == 200  # the retry delivers generation.queued
+        assert post(function.url, writes.job("inference", "running")) == 200
+        headers, body = writes.job("inference", "completed", 100)
+        stale = {**headers, "ce-time": "2020-01-01T00:00:00Z"}  # retried for years: given up
+        assert post(function.url, (stale, body)) == 200
+        made = function.entries()
+
+    matched = matched_by_metrics(TARGET, made)
+
+    assert set(matched) == {
+        "events_recorded",
+        "events_delivered",
+        "events_undelivered_age",
+        "events_given_up",
+    }
+    recorded = [e["jsonPayload"]["recorded"] for e in matched["events_recorded"]]
+    assert recorded == [QUEUED_EVENT, PROCESSING_EVENT]  # the label eventType reads it
+    assert [e["jsonPayload"]["delivered"] for e in matched["events_delivered"]] == [
+        [QUEUED_EVENT],
+        [PROCESSING_EVENT],
+    ]
+    [failed] = matched["events_undelivered_age"]
+    assert failed["severity"] == "ERROR" and failed["jsonPayload"]["failures"]
+    assert 0 <= failed["jsonPayload"]["oldestUndeliveredSeconds"] < 60
+    [given_up] = matched["events_given_up"]
+    assert given_up["severity"] == "ERROR"
+
+
+def test_a_failed_delivery_logs_the_age_of_the_oldest_undelivered_event(
+    writes: Writes, harness: Harness, receiver: Receiver, event_logs: Records
+) -> None:
+    harness.endpoint(receiver.url)
+    handler = harness.handler(webhook_sink="direct", webhook_allow_private_urls=True)
+    receiver.behaviour = "status:503"
+    with pytest.raises(DeliveryFailed):
+        harness.send(handler, writes.generation())  # generation.queued, recorded now
+    later = datetime.now(UTC) + timedelta(hours=2)
+    handler.clock = lambda: later  # the endpoint stays down for two hours
+
+    with pytest.raises(DeliveryFailed):
+        harness.send(handler, writes.job("inference", "running"))  # processing, recorded now
+
+    *_, failed = [r.fields for r in event_logs.at("ERROR") if hasattr(r, "fields")]
+    assert (
+        failed["outcome"].startswith("delivery failed") and failed["recorded"] == PROCESSING_EVENT
+    )
+    # The age of generation.queued, the oldest still waiting; not that of processing.
+    assert 7190 < failed["oldestUndeliveredSeconds"] <= 7200 + 60

@@ -1,0 +1,1 @@
+"""monitoring/: its files, how apply.sh applies them, and stand-ins for what it talks to."""
