@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .errors import ApiError
+from .errors import ApiKeyExpired, ApiKeyInactive, ApiKeyInvalid, NotOwner, PermissionDenied
 
 API_KEYS = "apiKeys"
 
@@ -35,14 +35,6 @@ def header_bytes(value: str) -> bytes:
         return value.encode("utf-8", "surrogatepass")
 
 
-def missing_key() -> ApiError:
-    return ApiError(401, "api_key_missing", "Missing API key")
-
-
-def invalid_key() -> ApiError:
-    return ApiError(401, "api_key_invalid", "Invalid API key")
-
-
 def authorize(key_doc: Mapping[str, Any] | None, now: datetime) -> Caller:
     """Decide whether the key document allows a read at ``now`` (timezone-aware).
 
@@ -52,19 +44,19 @@ def authorize(key_doc: Mapping[str, Any] | None, now: datetime) -> Caller:
     expires", which is the wrong way to fail for a credential.
     """
     if key_doc is None:
-        raise invalid_key()
+        raise ApiKeyInvalid()
     user_id = key_doc.get("userId")
     if key_doc.get("status") != "active" or not isinstance(user_id, str) or not user_id:
-        raise ApiError(403, "api_key_inactive", "API key is not active")
+        raise ApiKeyInactive()
     expires_at = key_doc.get("expiresAt")
     if expires_at is not None:
         if not isinstance(expires_at, datetime) or expires_at.tzinfo is None:
-            raise ApiError(403, "api_key_inactive", "API key is not active")
+            raise ApiKeyInactive()
         if expires_at <= now:
-            raise ApiError(403, "api_key_expired", "API key is not active: it has expired")
+            raise ApiKeyExpired()
     permissions = key_doc.get("permissions")
     if not isinstance(permissions, Mapping) or permissions.get("read") is not True:
-        raise ApiError(403, "permission_denied", "API key is missing read permission")
+        raise PermissionDenied()
     key_id = key_doc.get("keyId")
     return Caller(user_id=user_id, key_id=key_id if isinstance(key_id, str) else None)
 
@@ -72,13 +64,9 @@ def authorize(key_doc: Mapping[str, Any] | None, now: datetime) -> Caller:
 def check_owner(caller: Caller, project: Mapping[str, Any], generation: Mapping[str, Any]) -> None:
     """403 unless the caller owns the project and, when it names one, the generation."""
     if project.get("userId") != caller.user_id:
-        raise not_owner()
+        raise NotOwner()
     generation_owner = generation.get("userId")
     # The contract requires userId on a generation; a document without one
     # still belongs to its project, whose owner we have just checked.
     if generation_owner is not None and generation_owner != caller.user_id:
-        raise not_owner()
-
-
-def not_owner() -> ApiError:
-    return ApiError(403, "forbidden", "API key does not own the project or generation")
+        raise NotOwner()

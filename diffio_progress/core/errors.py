@@ -1,39 +1,142 @@
-"""The one error type of the API: an HTTP status, a stable code and a message."""
+"""Every error the API answers: one ``ApiError`` subclass per stable code, declared here once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 
 class ApiError(Exception):
     """An error answered to the client as ``{"error": message, "code": code}``.
 
-    ``code`` is stable snake_case that clients may branch on; ``message`` is
-    human text in the words of the API reference (the official SDK shows it).
+    Each subclass is one ``code``: stable snake_case that clients may branch on,
+    with its HTTP ``status``. ``message`` is human text in the words of the API
+    reference (the official SDK shows it); a subclass gives the usual one.
+    Code branches on the type (``except GenerationNotFound``), never on the string.
     """
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+    status: ClassVar[int]
+    code: ClassVar[str]
+    default_message: ClassVar[str]
+
+    def __init__(self, message: str | None = None, headers: Mapping[str, str] | None = None):
+        self.message = message if message is not None else self.default_message
         self.headers = dict(headers or {})
+        super().__init__(self.message)
 
     def __copy__(self) -> ApiError:
-        return ApiError(self.status, self.code, self.message, self.headers)
+        # The same answer, raised again elsewhere (another thread) with its own traceback.
+        clone = type(self).__new__(type(self), *self.args)
+        clone.message, clone.headers = self.message, dict(self.headers)
+        return clone
 
     def body(self) -> dict[str, str]:
         return {"error": self.message, "code": self.code}
 
     def __repr__(self) -> str:
-        return f"ApiError({self.status}, {self.code!r}, {self.message!r})"
+        return f"{type(self).__name__}({self.status}, {self.code!r}, {self.message!r})"
+
+
+class MethodNotAllowed(ApiError):
+    status, code, default_message = 405, "method_not_allowed", "Method not allowed; use POST"
+
+    def __init__(self, allowed: Sequence[str]) -> None:
+        super().__init__(headers={"Allow": ", ".join(allowed)})
+
+
+class BodyTooLarge(ApiError):
+    status, code, default_message = 413, "body_too_large", "Request body is too large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Request body must be at most {limit} bytes")
+
+
+class InvalidJson(ApiError):
+    status, code, default_message = 400, "invalid_json", "Invalid JSON body"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(f"{self.default_message}: {detail}" if detail else None)
+
+
+class InvalidBody(ApiError):
+    status, code = 400, "invalid_body"
+    default_message = "Invalid JSON body: expected a JSON object"
+
+
+class GenerationIdRequired(ApiError):
+    status, code = 400, "generation_id_required"
+    default_message = "generationId must be provided as a string"
+
+
+class InvalidGenerationId(ApiError):
+    status, code, default_message = 400, "invalid_generation_id", "generationId is not a valid id"
+
+
+class InvalidApiProjectId(ApiError):
+    status, code, default_message = 400, "invalid_api_project_id", "apiProjectId is not a valid id"
+    NOT_A_STRING = "apiProjectId must be a string when provided"
+
+
+class ApiKeyMissing(ApiError):
+    status, code, default_message = 401, "api_key_missing", "Missing API key"
+
+
+class KeyRefused(ApiError):
+    """The key cannot read (a lookup decided it): an instance remembers it for a while."""
+
+
+class ApiKeyInvalid(KeyRefused):
+    status, code, default_message = 401, "api_key_invalid", "Invalid API key"
+
+
+class ApiKeyInactive(KeyRefused):
+    status, code, default_message = 403, "api_key_inactive", "API key is not active"
+
+
+class ApiKeyExpired(KeyRefused):
+    status, code = 403, "api_key_expired"
+    default_message = "API key is not active: it has expired"
+
+
+class PermissionDenied(KeyRefused):
+    status, code, default_message = 403, "permission_denied", "API key is missing read permission"
+
+
+class NotOwner(ApiError):
+    status, code = 403, "forbidden"
+    default_message = "API key does not own the project or generation"
+
+
+class GenerationNotFound(ApiError):
+    status, code, default_message = 404, "generation_not_found", "Generation not found"
+
+
+class RateLimited(ApiError):
+    """429 with ``Retry-After`` in whole seconds and the RateLimit fields; no read was made."""
+
+    status, code, default_message = 429, "rate_limited", "Too many requests; retry later"
+    PER_KEY = "Too many requests for this API key; retry later"
+    PER_ADDRESS = "Too many requests with unknown API keys from this address; retry later"
+
+    def __init__(self, message: str, retry_after: int, headers: Mapping[str, str]) -> None:
+        super().__init__(message, {"Retry-After": str(retry_after), **headers})
+
+
+class InternalError(ApiError):
+    """500: a bug; the stack trace went to the log, the client learns nothing internal."""
+
+    status, code, default_message = 500, "internal_error", "Internal error"
+
+
+class Unavailable(ApiError):
+    """503: Firestore could not be reached within its deadline; retrying soon may work."""
+
+    status, code = 503, "unavailable"
+    default_message = "Service temporarily unavailable; retry shortly"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
 
 
 class StoreUnavailable(Exception):
-    """Firestore could not be reached within the deadline; answered with 503."""
+    """Firestore could not be reached within the deadline; answered as ``Unavailable``."""

@@ -6,7 +6,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .errors import ApiError
+from .errors import (
+    GenerationIdRequired,
+    InvalidApiProjectId,
+    InvalidBody,
+    InvalidGenerationId,
+    InvalidJson,
+    MethodNotAllowed,
+)
 from .ids import is_document_id
 
 ALLOWED_METHODS = ("POST", "OPTIONS")
@@ -29,32 +36,25 @@ class ProgressQuery:
 
 def check_method(method: str) -> None:
     if method not in ALLOWED_METHODS:
-        raise ApiError(
-            405,
-            "method_not_allowed",
-            "Method not allowed; use POST",
-            {"Allow": ", ".join(ALLOWED_METHODS)},
-        )
+        raise MethodNotAllowed(ALLOWED_METHODS)
 
 
 def parse_body(raw: bytes) -> ProgressQuery:
     """Validate the raw body; the Content-Type header is deliberately ignored."""
     data = _load_json(raw)
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "Invalid JSON body: expected a JSON object")
+        raise InvalidBody()
     generation_id = data.get("generationId")
     if not isinstance(generation_id, str) or not generation_id:
-        raise ApiError(400, "generation_id_required", "generationId must be provided as a string")
+        raise GenerationIdRequired()
     if not is_document_id(generation_id):
-        raise ApiError(400, "invalid_generation_id", "generationId is not a valid id")
+        raise InvalidGenerationId()
     api_project_id = data.get("apiProjectId")
     if "apiProjectId" in data:
         if not isinstance(api_project_id, str):
-            raise ApiError(
-                400, "invalid_api_project_id", "apiProjectId must be a string when provided"
-            )
+            raise InvalidApiProjectId(InvalidApiProjectId.NOT_A_STRING)
         if not is_document_id(api_project_id):
-            raise ApiError(400, "invalid_api_project_id", "apiProjectId is not a valid id")
+            raise InvalidApiProjectId()
     return ProgressQuery(generation_id, api_project_id)
 
 
@@ -112,7 +112,7 @@ def _load_json(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ApiError(400, "invalid_json", "Invalid JSON body: not UTF-8") from None
+        raise InvalidJson("not UTF-8") from None
     try:
         return json.loads(
             text.removeprefix("\ufeff"),
@@ -120,7 +120,7 @@ def _load_json(raw: bytes) -> Any:
             parse_constant=_reject_constant,
         )
     except _DuplicateKey:
-        raise ApiError(400, "invalid_json", "Invalid JSON body: duplicate key") from None
+        raise InvalidJson("duplicate key") from None
     # RecursionError is what deeply nested JSON raises; it is not a ValueError.
     except (ValueError, RecursionError):
-        raise ApiError(400, "invalid_json", "Invalid JSON body") from None
+        raise InvalidJson() from None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache, TTLCache
 
-from diffio_progress.core.errors import ApiError
+from diffio_progress.core.errors import KeyRefused, RateLimited
 from diffio_progress.core.token_bucket import Bucket, give_back, take
 
 from .config import Settings
@@ -60,8 +60,7 @@ class Admitted:
 class _Refusal:
     """A refused key's answer, remembered without the exception (and its traceback's frames)."""
 
-    status: int
-    code: str
+    kind: type[KeyRefused]
     message: str
 
 
@@ -80,12 +79,6 @@ def address_budget(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
-
-
-def rate_limited(quota: Quota, retry_after: int, message: str) -> ApiError:
-    """429 with ``Retry-After`` in whole seconds and the RateLimit fields; no read was made."""
-    headers = {"Retry-After": str(retry_after), **quota.headers()}
-    return ApiError(429, "rate_limited", message, headers)
 
 
 class _Limiter:
@@ -153,31 +146,25 @@ class Admission:
         if self._keys.enabled:
             allowed, quota, retry_after = self._keys.take(key_hash)
             if not allowed:
-                raise rate_limited(
-                    quota, retry_after, "Too many requests for this API key; retry later"
-                )
+                raise RateLimited(RateLimited.PER_KEY, retry_after, quota.headers())
         with self._lock:
             refusal = self._refusals.get(key_hash) if self._refusals is not None else None
             known_good = key_hash in self._known_good
         if refusal is not None:
-            raise ApiError(refusal.status, refusal.code, refusal.message)
+            raise refusal.kind(refusal.message)
         if not self._addresses.enabled or known_good or address is None:
             return Admitted(quota)
         budget = address_budget(address)
         allowed, address_quota, retry_after = self._addresses.take(budget)
         if not allowed:
-            raise rate_limited(
-                address_quota,
-                retry_after,
-                "Too many requests with unknown API keys from this address; retry later",
-            )
+            raise RateLimited(RateLimited.PER_ADDRESS, retry_after, address_quota.headers())
         return Admitted(quota, budget)
 
-    def refused(self, key_hash: str, error: ApiError) -> None:
+    def refused(self, key_hash: str, error: KeyRefused) -> None:
         """A lookup found the key unusable: its answer is remembered (the charge stays)."""
         with self._lock:
             if self._refusals is not None:
-                self._refusals[key_hash] = _Refusal(error.status, error.code, error.message)
+                self._refusals[key_hash] = _Refusal(type(error), error.message)
             self._known_good.pop(key_hash, None)
 
     def accepted(self, key_hash: str, admitted: Admitted) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import flask
 
-from diffio_progress.core.errors import ApiError
+from diffio_progress.core.errors import ApiError, InternalError, StoreUnavailable, Unavailable
 
 from .config import Settings
+
+log = logging.getLogger(__name__)
 
 CORS_ALLOW_METHODS = "POST, OPTIONS"
 CORS_ALLOW_HEADERS = "Authorization, Content-Type, X-Api-Key, Xi-Api-Key"
@@ -66,13 +69,19 @@ def error_response(settings: Settings, origin: str | None, error: ApiError) -> f
     return json_response(settings, origin, error.status, error.body(), error.headers)
 
 
-def unavailable() -> ApiError:
-    """503: Firestore could not be reached within its deadline; retrying soon may work."""
-    return ApiError(
-        503, "unavailable", "Service temporarily unavailable; retry shortly", {"Retry-After": "1"}
-    )
+def respond_to_error(
+    settings: Settings, origin: str | None, exc: Exception
+) -> tuple[flask.Response, str]:
+    """The answer to any exception an HTTP function raised, and its code for the log line.
 
-
-def internal_error() -> ApiError:
-    """500: a bug; the stack trace went to the log, the client learns nothing internal."""
-    return ApiError(500, "internal_error", "Internal error")
+    An ``ApiError`` is answered as itself; a Firestore outage is 503 ``unavailable``;
+    anything else is a bug: its stack trace goes to the log, the client gets 500.
+    """
+    if isinstance(exc, ApiError):
+        error = exc
+    elif isinstance(exc, StoreUnavailable):
+        error = Unavailable()
+    else:
+        log.error("unexpected error; answered 500", exc_info=exc)
+        error = InternalError()
+    return error_response(settings, origin, error), error.code

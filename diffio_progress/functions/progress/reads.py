@@ -5,19 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from diffio_progress.core import paths
 from diffio_progress.core.auth import Caller, authorize, check_owner
-from diffio_progress.core.errors import ApiError
+from diffio_progress.core.errors import ApiError, GenerationNotFound, NotOwner, StoreUnavailable
 from diffio_progress.core.progress import LiveLookup, compose
 from diffio_progress.core.stages import RESTORED_VIDEO, has_video
 
 from ..caches import LockedCache
+from ..clock import utcnow
 from ..config import Settings
-from ..store import Document, Documents, FirestoreStore
+from ..store import Document, Documents, FirestoreStore, FoundGeneration
 from .poll_memory import PollMemory, ReadPlan
 
 # Generations never move to another project: remember where each one lives, per user
@@ -27,12 +28,14 @@ _ID_CACHE_SIZE = 100_000
 _KEY_CACHE_SIZE = 10_000
 
 
-def not_found() -> ApiError:
-    return ApiError(404, "generation_not_found", "Generation not found")
+@dataclass(frozen=True)
+class PollRead:
+    """One read's result, shared by every poll that joined it: the body or the error to
+    answer, and what the request's log line tells of the key (``keyId``, ``userId``)."""
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    body: dict[str, Any] | None = None
+    error: ApiError | StoreUnavailable | None = None
+    log_fields: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class ProgressReader:
         settings: Settings,
         store: FirestoreStore,
         live_lookup: LiveLookup | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -75,48 +78,51 @@ class ProgressReader:
         # Runs the key read beside the collection-group query.
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="firestore")
 
-    def read(
-        self,
-        key_hash: str,
-        generation_id: str,
-        api_project_id: str | None,
-        context: dict[str, Any],
-    ) -> dict[str, Any]:
-        """Authenticate, find the generation, check ownership, compose the body."""
+    def read(self, key_hash: str, generation_id: str, api_project_id: str | None) -> PollRead:
+        """Authenticate, find the generation, check ownership, compose the body; never raises
+        an ``ApiError`` or ``StoreUnavailable``: the result carries it."""
         api_key = _ApiKey(paths.api_key(key_hash), self._keys.get(key_hash))
         if api_project_id is not None:
-            return self._in_project(generation_id, api_project_id, api_key, context)
+            return self._in_project(generation_id, api_project_id, api_key)
         # Per user: another tenant's polls never choose where this one's generation is
         # looked for. A key not seen to work yet has no user ("" is nobody's id): it searches.
         mine = (self._user_of.get(key_hash) or "", generation_id)
         remembered = self._project_of.get(mine)
         if remembered is None:
-            return self._by_search(generation_id, api_key, context)
-        try:
-            return self._in_project(generation_id, remembered, api_key, context)
-        except ApiError as error:
-            # Only our own memory is forgotten: a client's wrong apiProjectId
-            # must not cost other pollers of this generation a new query.
-            if error.code == "generation_not_found":
-                self._project_of.pop(mine)
-                self._only_match.pop(mine)
-            # No longer the owner there: unless the user's search proved the id
-            # unique, the user may have another generation with it; search.
-            if error.code != "forbidden" or self._only_match.get(mine) == remembered:
-                raise
-        return self._by_search(generation_id, api_key, context)
+            return self._by_search(generation_id, api_key)
+        read = self._in_project(generation_id, remembered, api_key)
+        # Only our own memory is forgotten: a client's wrong apiProjectId
+        # must not cost other pollers of this generation a new query.
+        if isinstance(read.error, GenerationNotFound):
+            self._project_of.pop(mine)
+            self._only_match.pop(mine)
+        # No longer the owner there: unless the user's search proved the id
+        # unique, the user may have another generation with it; search.
+        if not isinstance(read.error, NotOwner) or self._only_match.get(mine) == remembered:
+            return read
+        return self._by_search(generation_id, api_key)
 
-    def _in_project(
-        self, generation_id: str, project_id: str, api_key: _ApiKey, context: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _in_project(self, generation_id: str, project_id: str, api_key: _ApiKey) -> PollRead:
         """One batched read: key (unless cached), generation, and what else may have changed."""
         plan = self.memory.plan(project_id, generation_id)
         generation_path = paths.generation(project_id, generation_id)
         wanted = [generation_path, *_plan_paths(plan)]
         if api_key.cached is None:
             wanted.insert(0, api_key.path)
-        docs = self.store.get_documents(wanted)
-        caller = self._authorize(api_key, docs.get(api_key.path), context)
+        try:
+            docs = self.store.get_documents(wanted)
+        except StoreUnavailable as error:
+            return PollRead(error=error)
+        return self._as_caller(
+            api_key,
+            docs.get(api_key.path),
+            lambda caller: self._found_in_project(caller, generation_id, project_id, plan, docs),
+        )
+
+    def _found_in_project(
+        self, caller: Caller, generation_id: str, project_id: str, plan: ReadPlan, docs: Documents
+    ) -> dict[str, Any]:
+        generation_path = paths.generation(project_id, generation_id)
         generation = docs[generation_path]
         if generation is None:
             self.memory.forget_generation(project_id, generation_id)
@@ -126,24 +132,31 @@ class ProgressReader:
             docs.update(self.store.get_documents(_plan_paths(plan)))
         project = self._project(project_id, plan, docs)
         if project is None or generation is None:
-            raise not_found()
+            raise GenerationNotFound()
         check_owner(caller, project, generation)
         # Found and owned: a later poll without apiProjectId needs no query.
         self._project_of.set((caller.user_id, generation_id), project_id)
         return self._compose(generation_id, project_id, project, generation, plan, docs)
 
-    def _by_search(
-        self, generation_id: str, api_key: _ApiKey, context: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _by_search(self, generation_id: str, api_key: _ApiKey) -> PollRead:
         """First poll without apiProjectId: key read beside the query, then one batch."""
         key_read = None
         if api_key.cached is None:
             key_read = self._pool.submit(self.store.get_documents, [api_key.path])
-        found = self.store.find_generations(generation_id)
-        key_doc = key_read.result()[api_key.path] if key_read is not None else None
-        caller = self._authorize(api_key, key_doc, context)
+        try:
+            found = self.store.find_generations(generation_id)
+            key_doc = key_read.result()[api_key.path] if key_read is not None else None
+        except StoreUnavailable as error:
+            return PollRead(error=error)
+        return self._as_caller(
+            api_key, key_doc, lambda caller: self._found_by_search(caller, generation_id, found)
+        )
+
+    def _found_by_search(
+        self, caller: Caller, generation_id: str, found: list[FoundGeneration]
+    ) -> dict[str, Any]:
         if not found:
-            raise not_found()
+            raise GenerationNotFound()
         if len(found) == 1:
             self._only_match.set((caller.user_id, generation_id), found[0].api_project_id)
         # Ids are unique in practice; if not, prefer the caller's own generation.
@@ -154,7 +167,7 @@ class ProgressReader:
         docs = self.store.get_documents(wanted) if wanted else Documents()
         project = self._project(match.api_project_id, plan, docs)
         if project is None:
-            raise not_found()
+            raise GenerationNotFound()
         check_owner(caller, project, match.data)
         self._project_of.set((caller.user_id, generation_id), match.api_project_id)
         return self._compose(generation_id, match.api_project_id, project, match.data, plan, docs)
@@ -170,25 +183,28 @@ class ProgressReader:
             self.memory.forget_project(project_id)
         return project
 
-    def _authorize(
-        self, api_key: _ApiKey, read: Document | None, context: dict[str, Any]
-    ) -> Caller:
-        """Authorize from the cached key document, else from the one just read.
+    def _as_caller(
+        self, api_key: _ApiKey, read: Document | None, then: Callable[[Caller], dict[str, Any]]
+    ) -> PollRead:
+        """Authorize from the cached key document, else from the one just read; then answer.
 
         Expiry is checked against now on every poll, cached or not. Only a
         fresh read (re)starts the TTL: refreshing it on use would keep a
         revoked key working for as long as its owner kept polling.
         """
         key_doc = api_key.cached if api_key.cached is not None else read
-        if key_doc is not None and isinstance(key_doc.get("keyId"), str):
-            # Logged even when the key is refused: who still uses a revoked key matters.
-            context["keyId"] = key_doc["keyId"]
-        caller = authorize(key_doc, self.clock())
-        if api_key.cached is None and key_doc is not None:
-            self._keys.set(api_key.path[-1], key_doc)
-        self._user_of.set(api_key.path[-1], caller.user_id)
-        context.update(keyId=caller.key_id, userId=caller.user_id)
-        return caller
+        key_id = key_doc.get("keyId") if key_doc is not None else None
+        # Logged even when the key is refused: who still uses a revoked key matters.
+        log_fields: dict[str, str | None] = {"keyId": key_id if isinstance(key_id, str) else None}
+        try:
+            caller = authorize(key_doc, self.clock())
+            if api_key.cached is None and key_doc is not None:
+                self._keys.set(api_key.path[-1], key_doc)
+            self._user_of.set(api_key.path[-1], caller.user_id)
+            log_fields = {"keyId": caller.key_id, "userId": caller.user_id}
+            return PollRead(body=then(caller), log_fields=log_fields)
+        except (ApiError, StoreUnavailable) as error:
+            return PollRead(error=error, log_fields=log_fields)
 
     def _compose(
         self,

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
 import flask
 
-from diffio_progress.core.errors import ApiError, StoreUnavailable
+from diffio_progress.core.errors import MethodNotAllowed
 
 from .. import logs
 from ..cloud_run import CloudRunLookup
 from ..config import Settings
 from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
-from ..responses import error_response, internal_error, json_response, unavailable
+from ..responses import json_response, respond_to_error
 from .store import ReaperStore
 from .sweep import Reaper
-
-log = logging.getLogger(__name__)
 
 
 class ReaperHandler:
@@ -32,31 +29,22 @@ class ReaperHandler:
 
     def __call__(self, request: flask.Request) -> flask.Response:
         started = time.perf_counter()
-        context: dict[str, Any] = {}
-        response = self._respond(request, context)
-        logs.log_exchange(request, response.status_code, started, self.settings.project, context)
+        response, log_fields = self._respond(request)
+        logs.log_exchange(request, response.status_code, started, self.settings.project, log_fields)
         return response
 
-    def _respond(self, request: flask.Request, context: dict[str, Any]) -> flask.Response:
+    def _respond(self, request: flask.Request) -> tuple[flask.Response, dict[str, Any]]:
+        """The answer, and the fields of the request's log line (the counts, or the code)."""
         try:
             if request.method != "POST":
-                raise ApiError(
-                    405, "method_not_allowed", "Method not allowed; use POST", {"Allow": "POST"}
-                )
+                raise MethodNotAllowed(["POST"])
             summary = self.reaper().to_dict()
-            context.update(summary)  # the request's log line carries the counts too
-            return json_response(self.settings, None, 200, summary)
-        except ApiError as error:
-            context["code"] = error.code
-            return error_response(self.settings, None, error)
-        except StoreUnavailable:
-            # Nothing half-done is lost: the cursor was not saved, the next call redoes the page.
-            context["code"] = "unavailable"
-            return error_response(self.settings, None, unavailable())
-        except Exception:
-            log.exception("unexpected error in the reaper")
-            context["code"] = "internal_error"
-            return error_response(self.settings, None, internal_error())
+            return json_response(self.settings, None, 200, summary), dict(summary)
+        except Exception as error:
+            # An outage loses nothing half-done: the cursor was not saved, the next
+            # call redoes the page.
+            response, code = respond_to_error(self.settings, None, error)
+            return response, {"code": code}
 
 
 def build_reaper_handler(
