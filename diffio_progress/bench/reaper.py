@@ -29,8 +29,9 @@ from pathlib import Path
 from google.cloud import firestore
 
 from diffio_progress.core import paths
-from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client
+from diffio_progress.functions.cloud_run import CloudRunExecutions, executions_client
 from diffio_progress.functions.firestore import FirestoreConnection
+from diffio_progress.functions.reaper.lookups import ReaperLookup
 from diffio_progress.functions.reaper.store import ReaperStore
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
@@ -70,14 +71,15 @@ def cost(host_port: str) -> None:
         with CloudRunStandIn() as standin:
             db = firestore.Client(project=PROJECT)
             seed(db, standin, count, reply)
-            lookup = CloudRunLookup(
-                deadline=2.0,
-                cache_ttl=0,  # calls a minute apart share nothing
-                client_factory=lambda: executions_client(standin.host_port),
-                warn=False,
+            lookup = ReaperLookup(
+                CloudRunExecutions(
+                    deadline=2.0,
+                    cache_ttl=0,  # calls a minute apart share nothing
+                    client_factory=lambda: executions_client(standin.host_port),
+                )
             )
             store = ReaperStore(FirestoreConnection(5.0, client_factory(counter, PROJECT)))
-            reaper = Reaper(store, lookup.in_order, min_age_seconds=60, batch=500)
+            reaper = Reaper(store, lookup, min_age_seconds=60, batch=500)
             for call in range(1, CALLS + 1):
                 before, asked = counter.snapshot(), standin.total_requests()
                 started = time.perf_counter()

@@ -17,7 +17,9 @@ from .stages import (
     FAILED,
     PENDING,
     RUNNING,
+    JobState,
     LiveExecution,
+    StageStatus,
     apply_live,
     clamp_progress,
     normalize_status,
@@ -36,13 +38,13 @@ JOB_FIELDS = (
     "executionName",
 )
 _RANK = {PENDING: 0, RUNNING: 1, COMPLETE: 2, FAILED: 2}
-START_STATES = {"PENDING": PENDING, "RUNNING": RUNNING}
+START_STATES: dict[str, StageStatus] = {JobState.PENDING: PENDING, JobState.RUNNING: RUNNING}
 
 
 @dataclass(frozen=True)
 class Start:
     job_id: str | None = None
-    job_state: str = "RUNNING"
+    job_state: str = JobState.RUNNING
     execution_name: str | None = None
     message: str | None = None
 
@@ -62,7 +64,7 @@ class Complete:
 class Fail:
     error: str
     details: str | None = None
-    job_state: str = "FAILED"
+    job_state: str = JobState.FAILED
 
 
 @dataclass(frozen=True)
@@ -117,12 +119,12 @@ def next_document(current: Mapping[str, Any] | None, change: Change) -> dict[str
         percent = clamp_progress(change.percent)
         if percent < progress:
             return None
-        document.update(status=RUNNING, jobState="RUNNING", progress=percent)
+        document.update(status=RUNNING, jobState=JobState.RUNNING, progress=percent)
         if change.message is not None:
             document["statusMessage"] = change.message
     elif isinstance(change, Complete):
         document.update(
-            status=COMPLETE, jobState="SUCCEEDED", progress=100, statusMessage=change.message
+            status=COMPLETE, jobState=JobState.SUCCEEDED, progress=100, statusMessage=change.message
         )
     else:
         document.update(

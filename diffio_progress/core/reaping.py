@@ -39,7 +39,7 @@ class Cursor:
 
 
 @dataclass(frozen=True)
-class LookUp:
+class AskCloudRun:
     """Ask Cloud Run about this execution."""
 
     execution_name: str
@@ -59,7 +59,7 @@ class Skip:
     reason: str | None = None
 
 
-Examined = LookUp | Malformed | Skip
+Examined = AskCloudRun | Malformed | Skip
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def examine(path: paths.DocPath, job: Mapping[str, Any]) -> Examined:
         if len(shown) > _MAX_SHOWN_CHARS:
             shown = shown[:_MAX_SHOWN_CHARS] + "..."
         return Malformed(f"executionName {shown} is not an execution resource name")
-    return LookUp(name)
+    return AskCloudRun(name)
 
 
 def reached(examined: Sequence[Examined], started: int) -> int:
@@ -99,7 +99,7 @@ def reached(examined: Sequence[Examined], started: int) -> int:
     """
     lookups = 0
     for index, item in enumerate(examined):
-        if isinstance(item, LookUp):
+        if isinstance(item, AskCloudRun):
             if lookups == started:
                 return index
             lookups += 1

@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -21,10 +22,33 @@ AUDIO_STAGES = (PRE_PROCESSING, INFERENCE)
 VIDEO_STAGES = (PRE_PROCESSING, INFERENCE, RESTORED_VIDEO)
 ALL_STAGES = VIDEO_STAGES
 
-PENDING, RUNNING, COMPLETE, FAILED = "pending", "running", "complete", "failed"
+
+class StageStatus(StrEnum):
+    """A job document's ``status``, and a stage's in the API: the contract's four values."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+class JobState(StrEnum):
+    """A job document's ``jobState``: a Cloud Run execution's state, in capitals."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+# The short names the core uses: in this package they only ever mean a stage status.
+PENDING, RUNNING = StageStatus.PENDING, StageStatus.RUNNING
+COMPLETE, FAILED = StageStatus.COMPLETE, StageStatus.FAILED
+# Only the overall status of a generation (rule 7) is ever "processing".
 PROCESSING = "processing"
 
-_STATUS_SYNONYMS = {
+_STATUS_SYNONYMS: dict[str, StageStatus] = {
     PENDING: PENDING,
     "queued": PENDING,
     "waiting": PENDING,
@@ -44,7 +68,9 @@ _STATUS_SYNONYMS = {
 }
 
 # Live states that mean the worker is gone and cannot report its own failure.
-DEAD_JOB_STATES = frozenset({"FAILED", "CANCELLED"})
+DEAD_JOB_STATES = frozenset({JobState.FAILED, JobState.CANCELLED})
+# An execution in one of these states never changes again.
+FINAL_JOB_STATES = frozenset({JobState.SUCCEEDED, *DEAD_JOB_STATES})
 # Each segment a resource id: letters, digits, "_", ".", ":" and "-" (a domain-scoped project
 # is "example.com:p"), never starting with a dot. The REST client puts the name into the URL
 # as it is, and an HTTP client resolves "." and ".." segments ("executions/.." asks for the
@@ -59,7 +85,7 @@ _EXECUTION_NAME = re.compile(
 class Stage:
     """One stage as reported to the client, plus where to look it up live."""
 
-    status: str = PENDING
+    status: StageStatus = PENDING
     progress: float = 0
     job_id: str | None = None
     job_state: str | None = None
@@ -85,7 +111,7 @@ class Stage:
 class LiveExecution:
     """A Cloud Run execution's state, already mapped to a ``jobState``."""
 
-    job_state: str
+    job_state: JobState
     message: str | None = None
 
 
@@ -102,12 +128,12 @@ def stage_names(video: bool) -> tuple[str, ...]:
     return VIDEO_STAGES if video else AUDIO_STAGES
 
 
-def known_status(value: object) -> str | None:
+def known_status(value: object) -> StageStatus | None:
     """The API value a stored status means (case and synonyms forgiven), or ``None``."""
     return _STATUS_SYNONYMS.get(value.strip().lower()) if isinstance(value, str) else None
 
 
-def normalize_status(value: object) -> str:
+def normalize_status(value: object) -> StageStatus:
     """Map a stored status onto the four API values; unknown means pending."""
     status = known_status(value)
     if status is not None:

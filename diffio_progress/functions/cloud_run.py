@@ -1,13 +1,12 @@
-"""Live Cloud Run execution states from the Admin API v2, bounded by one deadline and cached."""
+"""Cloud Run execution states from the Admin API v2: one client, its deadline, pool and caches."""
 
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,17 +15,10 @@ from google.api_core import retry as retries
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
-from diffio_progress.core.stages import LiveExecution
+from diffio_progress.core.stages import FINAL_JOB_STATES, JobState, LiveExecution
 
 from .caches import LockedCache
 from .config import Settings
-
-log = logging.getLogger(__name__)
-
-SUCCEEDED, FAILED, CANCELLED = "SUCCEEDED", "FAILED", "CANCELLED"
-RUNNING, PENDING = "RUNNING", "PENDING"
-# An execution in one of these states never changes again.
-TERMINAL_STATES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 
 _COMPLETED = "Completed"
 _CACHE_SIZE = 10_000
@@ -46,7 +38,10 @@ class LookupFailure:
     reason: str
 
 
-Outcome = LiveExecution | LookupFailure
+# What one lookup learnt: the execution's state, or why not.
+LookupResult = LiveExecution | LookupFailure
+# Told of each failed API call (the poll warns; the reaper names the job document itself).
+FailureObserver = Callable[[str, LookupFailure], None]
 
 
 def live_execution(execution: run_v2.Execution) -> LiveExecution:
@@ -58,11 +53,11 @@ def live_execution(execution: run_v2.Execution) -> LiveExecution:
     state = completed.state if completed is not None else None
     message = (completed.message or None) if completed is not None else None
     if state == run_v2.Condition.State.CONDITION_SUCCEEDED:
-        job_state = SUCCEEDED
+        job_state = JobState.SUCCEEDED
     elif state == run_v2.Condition.State.CONDITION_FAILED:
-        job_state = CANCELLED if execution.cancelled_count > 0 else FAILED
+        job_state = JobState.CANCELLED if execution.cancelled_count > 0 else JobState.FAILED
     else:
-        job_state = RUNNING if execution.running_count > 0 else PENDING
+        job_state = JobState.RUNNING if execution.running_count > 0 else JobState.PENDING
     return LiveExecution(job_state, message)
 
 
@@ -101,12 +96,12 @@ class _UntilDeadline:
         return attempt
 
 
-class CloudRunLookup:
-    """stage -> execution name in, stage -> live state out, for the states learnt in time.
+class CloudRunExecutions:
+    """Execution states by name: one lazily created client, one bounded pool, the caches.
 
-    One per process (the handler holds it): one lazily created client, one
-    bounded thread pool, and the caches. Safe to call from many threads.
-    Concurrent lookups of one execution share a single API call.
+    One per process; the poll (``progress/live_states.py``) and the reaper
+    (``reaper/lookups.py``) each wrap one in their own way of waiting. Safe to
+    call from many threads; concurrent lookups of one execution share one call.
     """
 
     def __init__(
@@ -117,12 +112,11 @@ class CloudRunLookup:
         client_factory: ClientFactory = executions_client,
         workers: int = _WORKERS,
         timer: Callable[[], float] = time.monotonic,
-        warn: bool = True,
+        on_failure: FailureObserver | None = None,
     ) -> None:
         self.deadline = deadline
-        self._workers = workers
-        # The reaper warns itself, naming the job document rather than the execution.
-        self._warn = warn
+        self.workers = workers
+        self._on_failure = on_failure
         self._client_factory = client_factory
         self._client: run_v2.ExecutionsClient | None = None
         self._client_lock = threading.Lock()
@@ -134,74 +128,26 @@ class CloudRunLookup:
         # A failing API (denied, outage, hang) is asked again only after the same while,
         # so polls stay fast and the warning is not repeated on every poll.
         self._failed: LockedCache[str, LookupFailure] = LockedCache(_CACHE_SIZE, cache_ttl, timer)
-        self._in_flight: dict[str, Future[Outcome]] = {}
+        self._in_flight: dict[str, Future[LookupResult]] = {}
         self._in_flight_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, warn: bool = True) -> CloudRunLookup:
+    def from_settings(
+        cls, settings: Settings, *, on_failure: FailureObserver | None = None
+    ) -> CloudRunExecutions:
         return cls(
             deadline=settings.cloud_run_deadline,
             cache_ttl=settings.cloud_run_cache_ttl,
             client_factory=functools.partial(executions_client, settings.cloud_run_emulator_host),
-            warn=warn,
+            on_failure=on_failure,
         )
 
-    def __call__(self, executions: Mapping[str, str]) -> dict[str, LiveExecution]:
-        """Live states for the stages answered within the deadline; the rest are left out."""
-        ends = time.monotonic() + self.deadline
-        known: dict[str, LiveExecution] = {}
-        waiting: dict[str, Future[Outcome]] = {}
-        for stage, name in executions.items():
-            live = self._final.get(name) or self._recent.get(name)
-            if live is not None:
-                known[stage] = live
-            elif not self._failed.get(name):
-                waiting[stage] = self._fetch(name)
-        if waiting:
-            # The response waits for Cloud Run this long and no longer; a call still
-            # running finishes in the background and fills the cache for the next poll.
-            wait(set(waiting.values()), timeout=max(ends - time.monotonic(), 0))
-            for stage, future in waiting.items():
-                if future.done() and isinstance(outcome := future.result(), LiveExecution):
-                    known[stage] = outcome
-        return known
-
-    def in_order(self, names: Sequence[str]) -> list[Outcome]:
-        """Outcomes for the first of ``names``, in order: as many as could start in time.
-
-        Lookups start in order, at most ``workers`` at once, until the deadline
-        (the first always starts). Each one started runs to its end, its own
-        deadline at most, so every outcome is a state or a failure and the call
-        returns within two deadlines. What never started is left out, not
-        queued behind: the caller goes on from there next time.
-        """
-        stop_starting = time.monotonic() + self.deadline
-        slots = threading.BoundedSemaphore(self._workers)
-        futures: list[Future[Outcome]] = []
-        for name in names:
-            known = self._known(name)
-            if known is not None:
-                futures.append(_resolved(known))
-                continue
-            # The first always starts, so every call gets somewhere.
-            wait_for = max(stop_starting - time.monotonic(), 0) if futures else None
-            if wait_for == 0 or not slots.acquire(timeout=wait_for):
-                break
-            if futures and time.monotonic() >= stop_starting:
-                slots.release()  # a slot freed just as the deadline passed: too late to start
-                break
-            future = self._fetch(name)
-            future.add_done_callback(lambda _: slots.release())
-            futures.append(future)
-        # Every call ends at its own deadline; the grace covers a server trickling bytes.
-        wait(futures, timeout=max(stop_starting + self.deadline + 1 - time.monotonic(), 0))
-        late = LookupFailure(f"no answer within {self.deadline:g} s")
-        return [f.result() if f.done() else late for f in futures]
-
-    def _known(self, name: str) -> Outcome | None:
+    def known(self, name: str) -> LookupResult | None:
+        """What a recent call learnt about ``name`` (a state, or a failure), if still cached."""
         return self._final.get(name) or self._recent.get(name) or self._failed.get(name)
 
-    def _fetch(self, name: str) -> Future[Outcome]:
+    def fetch(self, name: str) -> Future[LookupResult]:
+        """The call asking about ``name``: the one in flight, else a new one."""
         with self._in_flight_lock:
             future = self._in_flight.get(name)
             if future is None:
@@ -209,22 +155,17 @@ class CloudRunLookup:
                 self._in_flight[name] = future
             return future
 
-    def _look_up(self, name: str) -> Outcome:
+    def _look_up(self, name: str) -> LookupResult:
         """One API call; never raises. Cached before it stops being in flight, so no gap."""
         try:
             live = live_execution(self._get_execution(name))
-            (self._final if live.job_state in TERMINAL_STATES else self._recent).set(name, live)
+            (self._final if live.job_state in FINAL_JOB_STATES else self._recent).set(name, live)
             return live
         except Exception as error:
             failure = LookupFailure(_reason(error, self.deadline))
             self._failed.set(name, failure)
-            if self._warn:
-                log.warning(
-                    "Cloud Run lookup of %s failed (%s); reporting the stored state",
-                    name,
-                    failure.reason,
-                    extra={"fields": {"executionName": name}},
-                )
+            if self._on_failure is not None:
+                self._on_failure(name, failure)
             return failure
         finally:
             with self._in_flight_lock:
@@ -250,12 +191,6 @@ class CloudRunLookup:
                 if self._client is None:
                     self._client = self._client_factory()
         return self._client
-
-
-def _resolved(outcome: Outcome) -> Future[Outcome]:
-    future: Future[Outcome] = Future()
-    future.set_result(outcome)
-    return future
 
 
 def _reason(error: Exception, deadline: float) -> str:

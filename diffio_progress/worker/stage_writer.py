@@ -33,7 +33,7 @@ from diffio_progress.core.job_updates import (
     Start,
     next_document,
 )
-from diffio_progress.core.stages import ALL_STAGES, LiveExecution
+from diffio_progress.core.stages import ALL_STAGES, JobState, LiveExecution
 
 from .contention import with_patience
 
@@ -147,7 +147,7 @@ class StageWriter:
     def start(
         self,
         job_id: str | None = None,
-        job_state: str = "RUNNING",
+        job_state: str = JobState.RUNNING,
         execution_name: str | None = None,
         message: str | None = None,
     ) -> bool:
@@ -172,7 +172,9 @@ class StageWriter:
 
     def fail(self, error: str, details: str | None = None, cancelled: bool = False) -> bool:
         """Mark the stage failed with a short ``error`` and optional ``details``."""
-        return self._write(Fail(error, details, "CANCELLED" if cancelled else "FAILED"))
+        return self._write(
+            Fail(error, details, JobState.CANCELLED if cancelled else JobState.FAILED)
+        )
 
     def execution_ended(self, execution_name: str, live: LiveExecution) -> bool:
         """The reaper's write: fail the stage because its execution ``execution_name`` died.

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from diffio_progress.core import paths
 from diffio_progress.core.reaping import (
     CANDIDATE_STATUSES,
+    AskCloudRun,
     Cursor,
-    LookUp,
     Malformed,
     Position,
     Skip,
@@ -37,7 +37,7 @@ def test_candidates_are_every_stored_spelling_of_pending_and_running() -> None:
 @pytest.mark.parametrize(
     ("path", "job", "expected"),
     [
-        (JOB, {"executionName": EXECUTION}, LookUp(EXECUTION)),
+        (JOB, {"executionName": EXECUTION}, AskCloudRun(EXECUTION)),
         (JOB, {}, Skip()),
         (JOB, {"executionName": None}, Skip()),
         (JOB, {"executionName": ""}, Skip()),
@@ -73,7 +73,14 @@ def test_a_malformed_execution_name_is_a_lookup_error_described_briefly(name: ob
 
 
 def test_reached_stops_at_the_first_lookup_not_started() -> None:
-    examined = [Skip(), LookUp("a"), Malformed("m"), LookUp("b"), Skip(), LookUp("c")]
+    examined = [
+        Skip(),
+        AskCloudRun("a"),
+        Malformed("m"),
+        AskCloudRun("b"),
+        Skip(),
+        AskCloudRun("c"),
+    ]
     assert reached(examined, started=0) == 1
     assert reached(examined, started=1) == 3
     assert reached(examined, started=2) == 5
@@ -120,7 +127,7 @@ def test_every_candidate_is_reached_in_each_lap_whatever_is_in_front_of_it(
     for call in range(10 * (candidates + 1)):
         start = 0 if cursor.after is None else order.index(cursor.after) + 1
         page = order[start : start + batch]
-        examined = [LookUp(str(i)) for i in range(len(page))]
+        examined = [AskCloudRun(str(i)) for i in range(len(page))]
         started = min(capacities[call % len(capacities)], len(page))
         done = reached(examined, started)
         visited += page[:done]

@@ -20,11 +20,13 @@ from google.cloud import run_v2
 
 from diffio_progress.core.stages import LiveExecution
 from diffio_progress.functions.cloud_run import (
-    CloudRunLookup,
+    CloudRunExecutions,
     LookupFailure,
     executions_client,
     live_execution,
 )
+from diffio_progress.functions.progress.live_states import PollLookup, warn_failed_lookup
+from diffio_progress.functions.reaper.lookups import ReaperLookup
 from diffio_progress.tools import cloud_run_standin as standin_replies
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn, Reply
 from tests.log_records import Records, kept
@@ -137,8 +139,9 @@ class FakeClock:
 
 @pytest.fixture
 def cloud_run_warnings() -> Iterator[list[logging.LogRecord]]:
-    """Warnings of the lookup module (the package logger does not propagate to the root)."""
-    with kept(Records(), "diffio_progress.functions.cloud_run") as handler:
+    """Warnings of the lookup modules (the package logger does not propagate to the root)."""
+    loggers = ("diffio_progress.functions.cloud_run", "diffio_progress.functions.progress")
+    with kept(Records(), *loggers) as handler:
         yield handler.records
 
 
@@ -151,13 +154,25 @@ def scripted(standin: CloudRunStandIn, label: str, make: Callable[[str], Reply])
     return standin.script(name, make(name))
 
 
-def lookup_for(standin: CloudRunStandIn, deadline: float = 2.0, **kwargs: Any) -> CloudRunLookup:
-    return CloudRunLookup(
+def executions_for(
+    standin: CloudRunStandIn, deadline: float = 2.0, **kwargs: Any
+) -> CloudRunExecutions:
+    return CloudRunExecutions(
         deadline=deadline,
         cache_ttl=kwargs.pop("cache_ttl", 5.0),
         client_factory=lambda: executions_client(standin.host_port),
         **kwargs,
     )
+
+
+def lookup_for(standin: CloudRunStandIn, deadline: float = 2.0, **kwargs: Any) -> PollLookup:
+    """The poll's lookup, warning as deployed."""
+    return PollLookup(executions_for(standin, deadline, on_failure=warn_failed_lookup, **kwargs))
+
+
+def in_order_for(standin: CloudRunStandIn, deadline: float = 2.0, **kwargs: Any) -> ReaperLookup:
+    """The reaper's lookup, as deployed."""
+    return ReaperLookup(executions_for(standin, deadline, **kwargs))
 
 
 def seed_running_stage(
@@ -330,7 +345,7 @@ def test_client_is_created_lazily_once_for_all_threads(standin: CloudRunStandIn)
         made.append(executions_client(standin.host_port))
         return made[-1]
 
-    lookup = CloudRunLookup(deadline=2.0, cache_ttl=0, client_factory=factory)
+    lookup = PollLookup(CloudRunExecutions(deadline=2.0, cache_ttl=0, client_factory=factory))
     assert made == []
     names = [scripted(standin, f"e{i}", standin_replies.running) for i in range(6)]
     race(*[partial(lookup, {"s": n}) for n in names * 2])
@@ -344,7 +359,7 @@ def test_client_is_created_lazily_once_for_all_threads(standin: CloudRunStandIn)
 def test_in_order_answers_a_state_or_a_reason_for_each_execution_in_order(
     standin: CloudRunStandIn, cloud_run_warnings: list[logging.LogRecord]
 ) -> None:
-    lookup = lookup_for(standin, warn=False)
+    lookup = in_order_for(standin)
     names = [
         scripted(standin, "failed", standin_replies.failed),
         scripted(standin, "running", standin_replies.running),
@@ -352,23 +367,23 @@ def test_in_order_answers_a_state_or_a_reason_for_each_execution_in_order(
         new_execution("e404"),  # unknown to the stand-in
         standin.script(new_execution("e500"), standin_replies.http_error(500, "boom")),
     ]
-    outcomes = lookup.in_order(names)
+    outcomes = lookup(names)
     assert outcomes[:2] == [
         LiveExecution("FAILED", OOM),
         LiveExecution("RUNNING", "Tasks are running"),
     ]
     reasons = [getattr(o, "reason", "") for o in outcomes[2:]]
     assert [r.split(":")[0] for r in reasons] == ["HTTP 403", "HTTP 404", "HTTP 500"]
-    assert cloud_run_warnings == []  # warn=False: the caller names what failed itself
+    assert cloud_run_warnings == []  # the reaper names what failed itself
 
 
 def test_in_order_counts_a_hung_execution_as_a_timeout_and_goes_past_it(
     standin: CloudRunStandIn,
 ) -> None:
-    lookup = lookup_for(standin, deadline=0.5, workers=2, warn=False)
+    lookup = in_order_for(standin, deadline=0.5, workers=2)
     hung = scripted(standin, "hang", standin_replies.hang)
     rest = [scripted(standin, f"ok{i}", standin_replies.succeeded) for i in range(3)]
-    outcomes = lookup.in_order([hung, *rest])
+    outcomes = lookup([hung, *rest])
     assert outcomes[0] == LookupFailure("no answer within 0.5 s")
     assert [o.job_state for o in outcomes[1:] if isinstance(o, LiveExecution)] == ["SUCCEEDED"] * 3
 
@@ -378,9 +393,9 @@ def test_in_order_leaves_what_it_could_not_start_for_later_and_does_not_queue_it
 ) -> None:
     # One worker, every execution hung: the first starts (it always does), and by the
     # time it gives up the deadline for starting more has passed.
-    lookup = lookup_for(standin, deadline=0.3, workers=1, warn=False)
+    lookup = in_order_for(standin, deadline=0.3, workers=1)
     names = [scripted(standin, f"hang{i}", standin_replies.hang) for i in range(4)]
-    outcomes = lookup.in_order(names)
+    outcomes = lookup(names)
     assert outcomes == [LookupFailure("no answer within 0.3 s")]
     time.sleep(1.0)  # anything left queued in the background would have been sent by now
     assert [standin.requests(n) for n in names] == [1, 0, 0, 0]
@@ -388,14 +403,14 @@ def test_in_order_leaves_what_it_could_not_start_for_later_and_does_not_queue_it
 
 def test_in_order_answers_known_states_without_a_call(standin: CloudRunStandIn) -> None:
     clock = FakeClock()
-    lookup = lookup_for(standin, timer=clock, warn=False)
+    lookup = in_order_for(standin, timer=clock)
     done = scripted(standin, "failed", standin_replies.failed)
     denied = standin.script(new_execution("e403"), standin_replies.http_error(403))
-    first = lookup.in_order([done, denied])
-    assert lookup.in_order([done, denied]) == first
+    first = lookup([done, denied])
+    assert lookup([done, denied]) == first
     assert (standin.requests(done), standin.requests(denied)) == (1, 1)
     clock.now += 6  # a failure is asked again after the TTL; a terminal state never
-    lookup.in_order([done, denied])
+    lookup([done, denied])
     assert (standin.requests(done), standin.requests(denied)) == (1, 2)
 
 

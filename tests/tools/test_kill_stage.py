@@ -9,8 +9,13 @@ import pytest
 from google.cloud import firestore
 
 from diffio_progress.core.reaping import Summary
-from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client, live_execution
+from diffio_progress.functions.cloud_run import (
+    CloudRunExecutions,
+    executions_client,
+    live_execution,
+)
 from diffio_progress.functions.firestore import FirestoreConnection
+from diffio_progress.functions.reaper.lookups import ReaperLookup
 from diffio_progress.functions.reaper.store import ReaperStore
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools.cli import main
@@ -55,15 +60,14 @@ def test_a_killed_worker_writes_nothing_more_and_the_reaper_fails_its_stage(
     assert live_state(standin, inference["executionName"]) == "FAILED"
     assert live_state(standin, stage(db, "gen-k", "preProcessing")["executionName"]) == "SUCCEEDED"
 
-    lookup = CloudRunLookup(
-        deadline=2.0,
-        cache_ttl=0,
-        client_factory=lambda: executions_client(standin.host_port),
-        warn=False,
+    lookup = ReaperLookup(
+        CloudRunExecutions(
+            deadline=2.0, cache_ttl=0, client_factory=lambda: executions_client(standin.host_port)
+        )
     )
     reaper = Reaper(
         ReaperStore(FirestoreConnection(5.0, project=TEST_PROJECT)),
-        lookup.in_order,
+        lookup,
         min_age_seconds=0,
         batch=500,
     )

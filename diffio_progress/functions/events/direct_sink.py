@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -26,6 +26,7 @@ from diffio_progress.core.endpoints import (
     read_endpoint,
 )
 
+from ..clock import utcnow
 from ..firestore import FirestoreConnection
 from .outbox import OutboxEvent
 from .pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
@@ -66,7 +67,7 @@ class DirectSink:
         self,
         connection: FirestoreConnection,
         poster: PinnedPoster,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._connection = connection
         self.poster = poster

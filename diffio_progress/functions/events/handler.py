@@ -22,6 +22,7 @@ from diffio_progress.core.progress import compose
 from diffio_progress.core.stages import RESTORED_VIDEO, has_video, stage_names
 
 from ..caches import LockedCache
+from ..clock import utcnow
 from ..config import WEBHOOK_MAX_AGE_HOURS, Settings
 from ..store import FirestoreStore
 from .cloud_event import DocumentWrite, MalformedEvent, decode
@@ -51,10 +52,6 @@ class Outcome:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class EventHandler:
     """Handles ``on_generation_written`` CloudEvents; safe to share across threads."""
 
@@ -64,7 +61,7 @@ class EventHandler:
         store: FirestoreStore,
         outbox: Outbox,
         sink: Sink | None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.store = store

@@ -20,9 +20,9 @@ def build_handler(settings: Settings, store: FirestoreStore | None = None) -> Pr
     store = store or FirestoreStore(FirestoreConnection.from_settings(settings))
     live_lookup: LiveLookup | None = None
     if settings.cloud_run_lookup:
-        from ..cloud_run import CloudRunLookup
+        from .live_states import PollLookup
 
-        live_lookup = CloudRunLookup.from_settings(settings)
+        live_lookup = PollLookup.from_settings(settings)
     return ProgressHandler(settings, store, live_lookup)
 
 

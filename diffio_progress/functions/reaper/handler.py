@@ -11,11 +11,11 @@ import flask
 from diffio_progress.core.errors import MethodNotAllowed
 
 from .. import logs
-from ..cloud_run import CloudRunLookup
 from ..config import Settings
 from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
 from ..responses import json_response, respond_to_error
+from .lookups import ReaperLookup
 from .store import ReaperStore
 from .sweep import Reaper
 
@@ -48,16 +48,15 @@ class ReaperHandler:
 
 
 def build_reaper_handler(
-    settings: Settings, store: ReaperStore | None = None, lookup: CloudRunLookup | None = None
+    settings: Settings, store: ReaperStore | None = None, lookup: ReaperLookup | None = None
 ) -> ReaperHandler:
     """The handler as deployed; ``store`` and ``lookup`` replace the defaults (the benchmark)."""
     logs.configure()
     store = store or ReaperStore(FirestoreConnection.from_settings(settings))
-    # The reaper warns about a failed lookup itself, naming the job document.
-    lookup = lookup or CloudRunLookup.from_settings(settings, warn=False)
+    lookup = lookup or ReaperLookup.from_settings(settings)
     reaper = Reaper(
         store,
-        lookup.in_order,
+        lookup,
         min_age_seconds=settings.reaper_min_age_seconds,
         batch=settings.reaper_batch,
     )

@@ -7,13 +7,13 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from diffio_progress.core.paths import DocPath
 from diffio_progress.core.reaping import (
     CANDIDATE_STATUSES,
+    AskCloudRun,
     Examined,
-    LookUp,
     Malformed,
     Skip,
     Summary,
@@ -23,12 +23,13 @@ from diffio_progress.core.reaping import (
 )
 from diffio_progress.core.stages import DEAD_JOB_STATES, LiveExecution
 
-from ..cloud_run import Outcome
+from ..clock import utcnow
+from ..cloud_run import LookupResult
+from .lookups import LookupInOrder
 from .store import Candidate, ReaperStore
 
 log = logging.getLogger(__name__)
 
-Lookup = Callable[[Sequence[str]], list[Outcome]]
 # Stages written at once; each write is a transaction of three round trips.
 _WRITERS = 8
 
@@ -42,10 +43,6 @@ class Death:
     live: LiveExecution
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Reaper:
     """Ends the stages of dead workers as failed (events contract §5). Safe to run concurrently.
 
@@ -57,11 +54,11 @@ class Reaper:
     def __init__(
         self,
         store: ReaperStore,
-        lookup: Lookup,
+        lookup: LookupInOrder,
         *,
         min_age_seconds: float,
         batch: int,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.lookup = lookup
@@ -74,9 +71,9 @@ class Reaper:
         before = self.clock() - self.min_age
         page = self.store.stale_jobs(CANDIDATE_STATUSES, before, saved.cursor.after, self.batch)
         examined = [examine(c.position.path, c.data) for c in page]
-        outcomes = self.lookup([i.execution_name for i in examined if isinstance(i, LookUp)])
-        done = reached(examined, started=len(outcomes))
-        checked, errors, dead = self._settle(page[:done], examined[:done], iter(outcomes))
+        results = self.lookup([i.execution_name for i in examined if isinstance(i, AskCloudRun)])
+        done = reached(examined, started=len(results))
+        checked, errors, dead = self._settle(page[:done], examined[:done], iter(results))
         failed = self._reap(dead)
         # Saved last: if Firestore fails above, the next call does this page again.
         cursor = next_cursor(saved.cursor, [c.position for c in page], done, self.batch)
@@ -87,7 +84,7 @@ class Reaper:
         self,
         candidates: Sequence[Candidate],
         examined: Sequence[Examined],
-        outcomes: Iterator[Outcome],
+        results: Iterator[LookupResult],
     ) -> tuple[int, int, list[Death]]:
         """Counts checked stages and lookup errors (warning about each); returns the dead."""
         checked = errors = 0
@@ -102,12 +99,12 @@ class Reaper:
             if isinstance(item, Malformed):
                 problem, name = item.reason, None
             else:
-                outcome, name = next(outcomes), item.execution_name
-                if isinstance(outcome, LiveExecution):
-                    if outcome.job_state in DEAD_JOB_STATES:
-                        dead.append(Death(path, name, outcome))
+                result, name = next(results), item.execution_name
+                if isinstance(result, LiveExecution):
+                    if result.job_state in DEAD_JOB_STATES:
+                        dead.append(Death(path, name, result))
                     continue
-                problem = outcome.reason
+                problem = result.reason
             errors += 1
             log.warning(
                 "reaper: no state for the execution of %s (%s); nothing written",

@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from google.cloud import firestore
 
-from diffio_progress.functions.cloud_run import CloudRunLookup, executions_client
+from diffio_progress.functions.cloud_run import CloudRunExecutions, executions_client
 from diffio_progress.functions.firestore import FirestoreConnection
+from diffio_progress.functions.reaper.lookups import ReaperLookup
 from diffio_progress.functions.reaper.store import ReaperStore
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
@@ -46,14 +47,13 @@ def make_reaper(standin: CloudRunStandIn) -> Callable[..., Reaper]:
     def make(
         *, batch: int = 500, deadline: float = 2.0, workers: int = 8, min_age: float = 60
     ) -> Reaper:
-        lookup = CloudRunLookup(
+        executions = CloudRunExecutions(
             deadline=deadline,
             cache_ttl=0,  # each call asks afresh, as calls a minute apart do
             client_factory=lambda: executions_client(standin.host_port),
             workers=workers,
-            warn=False,
         )
         store = ReaperStore(FirestoreConnection(5.0, project=TEST_PROJECT))
-        return Reaper(store, lookup.in_order, min_age_seconds=min_age, batch=batch)
+        return Reaper(store, ReaperLookup(executions), min_age_seconds=min_age, batch=batch)
 
     return make

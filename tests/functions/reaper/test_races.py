@@ -12,7 +12,7 @@ from google.cloud import firestore
 
 from diffio_progress.core import paths
 from diffio_progress.core.reaping import Summary
-from diffio_progress.functions.cloud_run import Outcome
+from diffio_progress.functions.cloud_run import LookupResult
 from diffio_progress.functions.reaper.sweep import Reaper
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.worker.stage_writer import StageWriter
@@ -64,7 +64,7 @@ def test_a_worker_completing_while_the_reaper_asks_cloud_run_wins(
     reaper = make_reaper()
     ask = reaper.lookup
 
-    def ask_while_the_worker_completes(names: Sequence[str]) -> list[Outcome]:
+    def ask_while_the_worker_completes(names: Sequence[str]) -> list[LookupResult]:
         assert writer_for(path).complete("Done")
         return ask(names)
 
