@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.exceptions import ServiceUnavailable
@@ -11,6 +10,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from diffio_progress.core.errors import StoreUnavailable
 
 from .. import logs
+from ..clock import utcnow
 from ..config import SVIX_API_TOKEN, WEBHOOK_SINK, Settings
 from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
@@ -51,7 +51,7 @@ def build_event_handler(
     """
     logs.configure()
     connection = connection or FirestoreConnection.from_settings(settings)
-    outbox = Outbox(connection, lambda: datetime.now(UTC))
+    outbox = Outbox(connection, utcnow)
     sink = build_sink(settings, connection, poster)
     return EventHandler(settings, FirestoreStore(connection), outbox, sink)
 
