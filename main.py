@@ -1,4 +1,4 @@
-"""Cloud Function entry points: the progress poll (any path), status-change events, the reaper."""
+"""Cloud Function entry points: the progress poll, the webhooks API, events, the reaper."""
 
 import flask
 import functions_framework
@@ -32,3 +32,18 @@ def reap_stalled_jobs(request: flask.Request) -> flask.Response:
     from diffio_progress.functions.reaper.handler import default_reaper_handler
 
     return default_reaper_handler()(request)
+
+
+@functions_framework.http
+def webhooks_configure(request: flask.Request) -> flask.Response:
+    # Imported here: the progress poll's cold start never loads the webhooks modules.
+    from diffio_progress.functions.webhooks.wiring import default_configure_handler
+
+    return default_configure_handler()(request)
+
+
+@functions_framework.http
+def webhooks_send_test_event(request: flask.Request) -> flask.Response:
+    from diffio_progress.functions.webhooks.wiring import default_test_event_handler
+
+    return default_test_event_handler()(request)

@@ -22,7 +22,7 @@ from diffio_progress.tools.processes import (
 )
 from tests import secrecy
 from tests.log_records import LogCapture
-from tests.project import ROOT, TEST_PROJECT
+from tests.project import ROOT, TEST_PROJECT, WEBHOOK_DATABASE
 from tests.seed import MINTED_KEYS, MINTED_SECRETS, Seeder
 
 
@@ -80,7 +80,14 @@ def db(firestore_host: str, monkeypatch: pytest.MonkeyPatch) -> firestore.Client
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_host)
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", TEST_PROJECT)
     emulator.clear(firestore_host, TEST_PROJECT)
+    emulator.clear(firestore_host, TEST_PROJECT, WEBHOOK_DATABASE)
     return firestore.Client(project=TEST_PROJECT)
+
+
+@pytest.fixture
+def webhooks_db(db: firestore.Client) -> firestore.Client:
+    """A client of the ``webhooks`` database (endpoints, secrets), emptied with ``db``."""
+    return firestore.Client(project=TEST_PROJECT, database=WEBHOOK_DATABASE)
 
 
 @pytest.fixture

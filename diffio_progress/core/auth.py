@@ -35,13 +35,13 @@ def header_bytes(value: str) -> bytes:
         return value.encode("utf-8", "surrogatepass")
 
 
-def authorize(key_doc: Mapping[str, Any] | None, now: datetime) -> Caller:
-    """Decide whether the key document allows a read at ``now`` (timezone-aware).
+def authenticate(key_doc: Mapping[str, Any] | None, now: datetime) -> Caller:
+    """The caller a usable key document names at ``now`` (timezone-aware).
 
-    No document: 401. Not ``active``, expired, or without ``permissions.read``:
-    403. A malformed ``expiresAt`` fails closed (403): the contract says to
-    treat bad fields as missing, but a missing expiry would mean "never
-    expires", which is the wrong way to fail for a credential.
+    No document: 401. Not ``active`` or expired: 403. A malformed
+    ``expiresAt`` fails closed (403): the contract says to treat bad fields as
+    missing, but a missing expiry would mean "never expires", which is the
+    wrong way to fail for a credential.
     """
     if key_doc is None:
         raise ApiKeyInvalid()
@@ -54,11 +54,23 @@ def authorize(key_doc: Mapping[str, Any] | None, now: datetime) -> Caller:
             raise ApiKeyInactive()
         if expires_at <= now:
             raise ApiKeyExpired()
-    permissions = key_doc.get("permissions")
-    if not isinstance(permissions, Mapping) or permissions.get("read") is not True:
-        raise PermissionDenied()
     key_id = key_doc.get("keyId")
     return Caller(user_id=user_id, key_id=key_id if isinstance(key_id, str) else None)
+
+
+def permission(key_doc: Mapping[str, Any], name: str) -> bool:
+    """Whether ``permissions.<name>`` is exactly ``true`` (anything else: not granted)."""
+    permissions = key_doc.get("permissions")
+    return isinstance(permissions, Mapping) and permissions.get(name) is True
+
+
+def authorize(key_doc: Mapping[str, Any] | None, now: datetime) -> Caller:
+    """``authenticate``, and 403 unless the key has ``permissions.read`` (a poll needs it)."""
+    caller = authenticate(key_doc, now)
+    assert key_doc is not None
+    if not permission(key_doc, "read"):
+        raise PermissionDenied()
+    return caller
 
 
 def check_owner(caller: Caller, project: Mapping[str, Any], generation: Mapping[str, Any]) -> None:

@@ -12,10 +12,12 @@ import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .events import EVENT_TYPES
 from .ssrf import UrlRefused, WebhookUrl, parse_webhook_url
+from .webhook_records import signing_secrets
 
 ENDPOINTS = "webhookEndpoints"
 SECRET_PREFIX = "whsec_"
@@ -35,6 +37,13 @@ class Endpoint:
     url: WebhookUrl
     secret: str = field(repr=False)  # never printed
     event_types: frozenset[str] = frozenset()  # empty: every type
+    # A rotation's previous secret, while it still signs (webhooks-api.md §3).
+    previous_secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret a delivery is signed with: the current one first."""
+        return (self.secret, *self.previous_secrets)
 
     def wants(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types
@@ -63,8 +72,16 @@ def check_secret(secret: object) -> str:
     return secret
 
 
-def read_endpoint(endpoint_id: str, document: Mapping[str, Any], allow_private: bool) -> Endpoint:
-    """The endpoint a document describes, or ``EndpointRefused`` saying why not."""
+def read_endpoint(
+    endpoint_id: str,
+    document: Mapping[str, Any],
+    allow_private: bool,
+    now: datetime | None = None,
+) -> Endpoint:
+    """The endpoint a document describes, or ``EndpointRefused`` saying why not.
+
+    With ``now``, a rotation's previous secret signs too until it expires.
+    """
     try:
         url = parse_webhook_url(document.get("url"), allow_private)
     except UrlRefused as refused:
@@ -78,4 +95,7 @@ def read_endpoint(endpoint_id: str, document: Mapping[str, Any], allow_private: 
     unknown = sorted(set(types) - set(EVENT_TYPES))
     if unknown:
         raise EndpointRefused(f"eventTypes has unknown types: {', '.join(unknown)}")
-    return Endpoint(endpoint_id, url, secret, frozenset(types))
+    previous: tuple[str, ...] = ()
+    if now is not None:
+        previous = tuple(s for s in signing_secrets(document, now) if s != secret)
+    return Endpoint(endpoint_id, url, secret, frozenset(types), previous)

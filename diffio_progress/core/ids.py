@@ -29,3 +29,15 @@ def is_document_id(value: object) -> bool:
     except UnicodeEncodeError:
         return False
     return len(encoded) <= MAX_ID_BYTES
+
+
+def is_queryable_value(value: str) -> bool:
+    """True when Firestore can compare a field with ``value``: valid UTF-8, at most 1,500 bytes.
+
+    Firestore refuses larger values in a query, and the client cannot encode lone
+    surrogates; no stored id is either, so a caller treats them as "not found".
+    """
+    try:
+        return len(value.encode("utf-8")) <= MAX_ID_BYTES
+    except UnicodeEncodeError:
+        return False

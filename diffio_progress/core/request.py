@@ -41,9 +41,7 @@ def check_method(method: str) -> None:
 
 def parse_body(raw: bytes) -> ProgressQuery:
     """Validate the raw body; the Content-Type header is deliberately ignored."""
-    data = _load_json(raw)
-    if not isinstance(data, dict):
-        raise InvalidBody()
+    data = parse_json_object(raw)
     generation_id = data.get("generationId")
     if not isinstance(generation_id, str) or not generation_id:
         raise GenerationIdRequired()
@@ -56,6 +54,14 @@ def parse_body(raw: bytes) -> ProgressQuery:
         if not is_document_id(api_project_id):
             raise InvalidApiProjectId()
     return ProgressQuery(generation_id, api_project_id)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object: 400 ``invalid_json`` or ``invalid_body`` otherwise."""
+    data = _load_json(raw)
+    if not isinstance(data, dict):
+        raise InvalidBody()
+    return data
 
 
 def extract_api_key(headers: HeaderLookup) -> str | None:

@@ -26,6 +26,8 @@ TRUSTED_PROXY_HOPS = "TRUSTED_PROXY_HOPS"
 WEBHOOK_SINK = "WEBHOOK_SINK"
 SVIX_API_TOKEN = "SVIX_API_TOKEN"
 SVIX_SERVER_URL = "SVIX_SERVER_URL"
+SVIX_TEST_API_TOKEN = "SVIX_TEST_API_TOKEN"
+WEBHOOK_DATABASE = "WEBHOOK_DATABASE"
 WEBHOOK_MAX_AGE_HOURS = "WEBHOOK_MAX_AGE_HOURS"
 WEBHOOK_ALLOW_PRIVATE_URLS = "WEBHOOK_ALLOW_PRIVATE_URLS"
 REAPER_MIN_AGE_SECONDS = "REAPER_MIN_AGE_SECONDS"
@@ -71,6 +73,10 @@ class Settings:
     webhook_sink: str = "off"
     svix_api_token: str | None = field(default=None, repr=False)  # a secret: never printed
     svix_server_url: str | None = None
+    # The Svix environment of test-mode webhooks (webhooks-api.md §3); a secret too.
+    svix_test_api_token: str | None = field(default=None, repr=False)
+    # The Firestore database of webhook endpoints and their secrets (webhooks-api.md §5).
+    webhook_database: str = "webhooks"
     webhook_max_age_hours: float = 24.0
     webhook_allow_private_urls: bool = False
     # The reaper of dead workers (events-contract.md §5).
@@ -116,6 +122,8 @@ class Settings:
             webhook_sink=_choice(env, WEBHOOK_SINK, WEBHOOK_SINKS, cls.webhook_sink),
             svix_api_token=env.get(SVIX_API_TOKEN) or None,
             svix_server_url=env.get(SVIX_SERVER_URL) or None,
+            svix_test_api_token=env.get(SVIX_TEST_API_TOKEN) or None,
+            webhook_database=env.get(WEBHOOK_DATABASE, "").strip() or cls.webhook_database,
             webhook_max_age_hours=_number(env, WEBHOOK_MAX_AGE_HOURS, cls.webhook_max_age_hours),
             webhook_allow_private_urls=_flag(env, WEBHOOK_ALLOW_PRIVATE_URLS),
             reaper_min_age_seconds=_number(env, REAPER_MIN_AGE_SECONDS, cls.reaper_min_age_seconds),

@@ -114,9 +114,9 @@ def is_ready(host_port: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def clear(host_port: str, project: str) -> None:
-    """Delete every document of ``project`` (the emulator's own REST endpoint)."""
-    url = f"http://{host_port}/emulator/v1/projects/{project}/databases/(default)/documents"
+def clear(host_port: str, project: str, database: str = "(default)") -> None:
+    """Delete every document of ``project``'s ``database`` (the emulator's own REST endpoint)."""
+    url = f"http://{host_port}/emulator/v1/projects/{project}/databases/{database}/documents"
     request = urllib.request.Request(url, method="DELETE")
     # Generous: a just-started emulator's first request can take seconds on a loaded machine.
     with urllib.request.urlopen(request, timeout=30):

@@ -1,6 +1,7 @@
-"""The ``direct`` sink: POST each event to the key's ``webhookEndpoints``, signed as Svix signs.
+"""The ``direct`` sink: POST each event to the key's live endpoints, signed as Svix signs.
 
-Endpoints are read once per call (one query on ``apiKeyId``). Each delivery
+Endpoints are read once per call (one query on ``apiKeyId``) from the
+``webhooks`` database; ``(default)`` is never read for them. Each delivery
 is the JSON payload with ``svix-id`` (the ``eventId``), ``svix-timestamp`` and
 ``svix-signature`` made by the ``svix`` library, so the official SDK's
 ``client.webhooks.verify_signature`` accepts it. A malformed or refused
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from diffio_progress.core.endpoints import (
     is_enabled,
     read_endpoint,
 )
+from diffio_progress.core.webhook_records import LIVE, mode_of
 
 from ..clock import utcnow
 from ..firestore import FirestoreConnection
@@ -44,11 +46,18 @@ def body_bytes(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def signed_headers(secret: str, event_id: str, body: bytes, now: datetime) -> dict[str, str]:
-    """The Svix scheme's three headers for ``body``, signed by the ``svix`` library."""
+def signed_headers(
+    secrets: Sequence[str], event_id: str, body: bytes, now: datetime
+) -> dict[str, str]:
+    """The Svix scheme's three headers for ``body``, signed by the ``svix`` library.
+
+    One signature per secret, space-separated (Standard Webhooks), so a receiver
+    verifying with any one of them accepts the delivery during a rotation.
+    """
     from svix.webhooks import Webhook  # a second to import; only this sink needs it
 
-    signature = Webhook(secret).sign(event_id, now, body.decode("utf-8"))
+    text = body.decode("utf-8")
+    signature = " ".join(Webhook(secret).sign(event_id, now, text) for secret in secrets)
     return {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
@@ -92,10 +101,14 @@ class DirectSink:
         found = []
         for snapshot in snapshots:
             document = snapshot.to_dict() or {}
-            if not is_enabled(document):
+            # A generation's events go to live endpoints only (webhooks-api.md §5).
+            if not is_enabled(document) or mode_of(document) != LIVE:
                 continue
             try:
-                found.append(read_endpoint(snapshot.id, document, self.poster.allow_private))
+                endpoint = read_endpoint(
+                    snapshot.id, document, self.poster.allow_private, self._clock()
+                )
+                found.append(endpoint)
             except EndpointRefused as refused:
                 log.warning(
                     "webhook endpoint %s skipped: %s",
@@ -107,7 +120,7 @@ class DirectSink:
 
     def post(self, endpoint: Endpoint, event: OutboxEvent) -> None:
         body = body_bytes(event.payload)
-        headers = signed_headers(endpoint.secret, event.event_id, body, self._clock())
+        headers = signed_headers(endpoint.secrets, event.event_id, body, self._clock())
         self.poster.post(endpoint.url, body, headers)
 
 

@@ -35,7 +35,14 @@ class DeliveryRefused(Exception):
 
 
 class DeliveryError(Exception):
-    """The delivery failed (no answer, an error, a non-2xx status): retried later."""
+    """The delivery failed (no answer, an error, a non-2xx status): retried later.
+
+    ``status`` is the receiver's HTTP status when it answered one.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -93,8 +100,16 @@ class PinnedPoster:
         if watchdog.fired:
             raise DeliveryError(f"no answer within {self.deadline_seconds:g} s")
         if not 200 <= status < 300:
-            raise DeliveryError(f"answered HTTP {status}")
+            raise DeliveryError(f"answered HTTP {status}", status)
         return status
+
+    def check(self, url: WebhookUrl) -> str:
+        """Resolve ``url``'s host now and apply the SSRF rules, without connecting.
+
+        Returns the address a delivery would dial; raises ``DeliveryRefused`` (a
+        refused address) or ``DeliveryError`` (no answer within the deadline).
+        """
+        return self._checked_address(url, time.monotonic() + self.deadline_seconds)
 
     def _checked_address(self, url: WebhookUrl, deadline: float) -> str:
         try:

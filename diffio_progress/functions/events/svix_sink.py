@@ -38,6 +38,11 @@ class SvixSink:
         self._svix = Svix(token, SvixOptions(server_url=server_url, timeout=timeout))
         self._apps: LockedCache[str, str] = LockedCache(_APPS_REMEMBERED)
 
+    @property
+    def client(self) -> Any:
+        """The ``svix.api.Svix`` client (the webhooks API manages endpoints with it)."""
+        return self._svix
+
     def session(self, api_key_id: str) -> _SvixSession:
         return _SvixSession(self, api_key_id)
 

@@ -52,14 +52,16 @@ def build_event_handler(
     logs.configure()
     connection = connection or FirestoreConnection.from_settings(settings)
     outbox = Outbox(connection, utcnow)
-    sink = build_sink(settings, connection, poster)
+    # Endpoints and their secrets are in their own database (webhooks-api.md §5).
+    webhooks = FirestoreConnection.from_settings(settings, settings.webhook_database)
+    sink = build_sink(settings, webhooks, poster)
     return EventHandler(settings, FirestoreStore(connection), outbox, sink)
 
 
 def build_sink(
     settings: Settings, connection: FirestoreConnection, poster: PinnedPoster | None = None
 ) -> Sink | None:
-    """The sink WEBHOOK_SINK names; ``off`` records only."""
+    """The sink WEBHOOK_SINK names; ``off`` records only. ``connection``: the webhooks database."""
     if settings.webhook_sink == "svix":
         if not settings.svix_api_token:
             raise ValueError(f"{WEBHOOK_SINK}=svix needs {SVIX_API_TOKEN}")

@@ -39,8 +39,8 @@ def writes(db: firestore.Client, seed: Seeder) -> Writes:
 
 
 @pytest.fixture
-def harness(db: firestore.Client) -> Iterator[Harness]:
-    built = Harness(db, RpcCounter(record_documents=True))
+def harness(db: firestore.Client, webhooks_db: firestore.Client) -> Iterator[Harness]:
+    built = Harness(db, webhooks_db, RpcCounter(record_documents=True))
     yield built
     for handler in built.built:
         handler.close()

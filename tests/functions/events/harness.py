@@ -85,6 +85,7 @@ class Harness:
     """Builds the real handler on a Firestore client that counts every RPC."""
 
     db: firestore.Client
+    webhooks_db: firestore.Client
     counter: RpcCounter
     built: list[EventHandler] = field(default_factory=list)
 
@@ -121,5 +122,6 @@ class Harness:
         secret = secret or new_secret()
         endpoint_id = "ep_" + secrets.token_hex(6)
         doc = {"apiKeyId": KEY_ID, "url": url, "secret": secret, **fields}
-        self.db.document(ENDPOINTS, endpoint_id).set(doc)
+        # Endpoints and their secrets live in the webhooks database (webhooks-api.md §5).
+        self.webhooks_db.document(ENDPOINTS, endpoint_id).set(doc)
         return endpoint_id, secret

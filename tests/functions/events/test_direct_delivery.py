@@ -95,7 +95,7 @@ def test_malformed_endpoints_are_skipped_with_one_warning_naming_only_their_id(
         harness.endpoint(receiver.url, secret="whsec_tooshort")[0]: "whsec_tooshort",
         harness.endpoint(receiver.url, secret="s3cr3t-without-prefix")[0]: "s3cr3t-without-prefix",
     }
-    harness.db.document("webhookEndpoints", "ep_nosecret").set(
+    harness.webhooks_db.document("webhookEndpoints", "ep_nosecret").set(
         {"apiKeyId": KEY_ID, "url": receiver.url}
     )
     bad["ep_nosecret"] = None

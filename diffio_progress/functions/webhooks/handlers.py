@@ -1,0 +1,133 @@
+"""The two webhooks functions' shells: validate, authorize, decide the URL, hand to the sink.
+
+Both run inside the shared HTTP shell (``http_shell.serve``), so method, body
+limit, JSON, CORS, admission, outage and error answers are the progress
+function's. Order (webhooks-api.md §2): the body's fields (400), the key
+(401/403), admission (429), the target key (404); then configure decides the
+URL's addresses (400), and a sink that is ``off`` answers 503.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import flask
+
+from diffio_progress.core.errors import ApiError
+from diffio_progress.core.request import parse_json_object
+from diffio_progress.core.webhook_records import test_payload
+from diffio_progress.core.webhook_requests import invalid_url, parse_configure, parse_test_event
+
+from ..admission import Admission
+from ..config import WEBHOOK_SINK, Settings
+from ..events.pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
+from ..http_shell import Call, serve
+from .access import WebhookAccess
+from .keys import KeyStore
+from .sinks import WebhookSink
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def disabled() -> ApiError:
+    return ApiError(503, "webhooks_disabled", f"Webhooks are turned off here ({WEBHOOK_SINK}=off)")
+
+
+class _WebhooksHandler:
+    """What both functions share: settings, access checks, the sink, the clock."""
+
+    what = "webhooks"
+
+    def __init__(
+        self,
+        settings: Settings,
+        keys: KeyStore,
+        sink: WebhookSink | None,
+        poster: PinnedPoster,
+        clock: Callable[[], datetime] = _utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.access = WebhookAccess(keys, Admission(settings, monotonic), clock)
+        self.sink = sink
+        self.poster = poster
+        self.clock = clock
+
+    def __call__(self, request: flask.Request) -> flask.Response:
+        return serve(self.settings, request, self.answer, self.what)
+
+    def answer(self, call: Call) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _sink(self) -> WebhookSink:
+        if self.sink is None:
+            raise disabled()
+        return self.sink
+
+
+class ConfigureHandler(_WebhooksHandler):
+    """``POST /v1/webhooks/configure``: create or update the (key, mode) endpoint."""
+
+    what = "webhooks_configure"
+
+    def answer(self, call: Call) -> dict[str, Any]:
+        allow_private = self.settings.webhook_allow_private_urls
+        request = parse_configure(parse_json_object(call.raw), allow_private)
+        call.exchange.context["mode"] = request.mode
+        authorized = self.access.authorize(call, request.api_key_id)
+        if not allow_private:
+            self._check_addresses(request.url)
+        webhook = self._sink().configure(
+            request, authorized.api_key_id, authorized.caller.key_id, self.clock()
+        )
+        call.exchange.context["endpointId"] = webhook["endpointId"]
+        return {"webhook": webhook}
+
+    def _check_addresses(self, url: Any) -> None:
+        """Resolve the host now (never connect): every address must be public."""
+        try:
+            self.poster.check(url)
+        except DeliveryRefused:
+            raise invalid_url("url host resolves to an address that is not public") from None
+        except DeliveryError:
+            raise invalid_url("url host does not resolve") from None
+
+
+class TestEventHandler(_WebhooksHandler):
+    """``POST /v1/webhooks/send_test_event``: a signed sample event to the (key, mode) endpoint."""
+
+    what = "webhooks_send_test_event"
+
+    def answer(self, call: Call) -> dict[str, Any]:
+        request = parse_test_event(parse_json_object(call.raw))
+        call.exchange.context.update(mode=request.mode, eventType=request.event_type)
+        authorized = self.access.authorize(call, request.api_key_id)
+        sink = self._sink()
+        now = self.clock()
+        event_id = "evt_" + secrets.token_hex(16)
+        payload = test_payload(
+            request.event_type,
+            authorized.api_key_id,
+            event_id,
+            now,
+            secrets.token_hex(6),
+            request.sample,
+        )
+        sent = sink.send_test(request.event_type, request.mode, authorized.api_key_id, payload, now)
+        call.exchange.context["eventId"] = event_id
+        if "delivery" in sent:
+            call.exchange.context["delivery"] = sent["delivery"]["status"]
+        return {
+            "svixMessageId": sent["svixMessageId"],
+            "eventId": event_id,
+            "eventType": request.event_type,
+            "mode": request.mode,
+            "apiKeyId": authorized.api_key_id,
+            **{k: v for k, v in sent.items() if k != "svixMessageId"},
+        }

@@ -1,0 +1,94 @@
+"""Where the webhooks API puts endpoints and sends test events: the ``direct`` sink.
+
+``svix_sinks.py`` is the other one. Both answer the same two calls, so the
+handlers never ask which sink they have. The direct sink stores endpoints in the
+``webhooks`` database and sends a test event itself, synchronously, under the
+delivery's SSRF rules and deadline, reporting how the receiver answered.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from diffio_progress.core.endpoints import EndpointRefused, is_enabled, read_endpoint
+from diffio_progress.core.errors import ApiError
+from diffio_progress.core.webhook_records import webhook_view
+from diffio_progress.core.webhook_requests import ConfigureRequest
+
+from ..events.direct_sink import body_bytes, signed_headers
+from ..events.pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
+from .endpoint_store import EndpointStore
+
+
+class WebhookSink(Protocol):
+    def configure(
+        self, request: ConfigureRequest, api_key_id: str, by_key_id: str | None, now: datetime
+    ) -> dict[str, Any]:
+        """The ``webhook`` object of the answer, once the endpoint is stored."""
+        ...
+
+    def send_test(
+        self, event_type: str, mode: str, api_key_id: str, payload: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        """Send ``payload`` to the (api_key_id, mode) endpoint: the answer's extra fields.
+
+        Raises 404 ``webhook_not_configured`` when no endpoint takes ``event_type``.
+        """
+        ...
+
+
+def not_configured() -> ApiError:
+    return ApiError(
+        404,
+        "webhook_not_configured",
+        "No webhook endpoint is configured for this API key and mode that takes this event type",
+    )
+
+
+def new_message_id() -> str:
+    return "msg_" + secrets.token_hex(12)
+
+
+class DirectWebhooks:
+    """Endpoints in the ``webhooks`` database; test events POSTed by this project."""
+
+    def __init__(
+        self, endpoints: EndpointStore, poster: PinnedPoster, make_secret: Callable[[], str]
+    ) -> None:
+        self.endpoints = endpoints
+        self.poster = poster
+        self._make_secret = make_secret
+
+    def configure(
+        self, request: ConfigureRequest, api_key_id: str, by_key_id: str | None, now: datetime
+    ) -> dict[str, Any]:
+        done = self.endpoints.configure(request, api_key_id, by_key_id, now, self._make_secret)
+        return webhook_view(done.endpoint_id, done.document, done.new_secret)
+
+    def send_test(
+        self, event_type: str, mode: str, api_key_id: str, payload: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        found = self.endpoints.find(api_key_id, mode)
+        if found is None or not is_enabled(found[1]):
+            raise not_configured()
+        endpoint_id, document = found
+        try:
+            # The URL's rules apply when it is sent to (the poster's), not when it is read.
+            endpoint = read_endpoint(endpoint_id, document, allow_private=True, now=now)
+        except EndpointRefused:
+            raise not_configured() from None
+        if not endpoint.wants(event_type):
+            raise not_configured()
+        body = body_bytes(payload)
+        headers = signed_headers(endpoint.secrets, payload["eventId"], body, now)
+        delivery: dict[str, Any] = {"status": "delivered", "httpStatus": None, "error": None}
+        try:
+            delivery["httpStatus"] = self.poster.post(endpoint.url, body, headers)
+        except DeliveryRefused as refused:
+            delivery.update(status="failed", error=str(refused))
+        except DeliveryError as failed:
+            delivery.update(status="failed", httpStatus=failed.status, error=str(failed))
+        return {"svixMessageId": new_message_id(), "delivery": delivery}

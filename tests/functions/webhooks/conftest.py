@@ -1,0 +1,57 @@
+"""Fixtures of the webhooks API tests: both entry points on the emulator, loopback only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import functions_framework
+import pytest
+from google.cloud import firestore
+
+from diffio_progress.functions.webhooks.wiring import reset_default_webhook_handlers
+from tests import tripwire
+from tests.functions.events.receivers import Receiver
+from tests.functions.webhooks.world import CONFIGURE, TEST_EVENT, Api
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def loopback_only() -> Iterator[None]:
+    """The tripwire is armed in every webhooks test: nothing dials or resolves beyond loopback."""
+    tripwire.TRIPPED.clear()
+    tripwire.arm()
+    try:
+        yield
+    finally:
+        tripwire.disarm()
+    assert tripwire.TRIPPED == [], f"something reached beyond loopback: {tripwire.TRIPPED}"
+
+
+@pytest.fixture(scope="session")
+def webhook_apps() -> dict[str, object]:
+    """main.py's two webhooks entry points, loaded by functions-framework."""
+    return {
+        target: functions_framework.create_app(target=target, source=str(ROOT / "main.py"))
+        for target in (CONFIGURE, TEST_EVENT)
+    }
+
+
+@pytest.fixture
+def api(
+    webhook_apps: dict[str, object], db: firestore.Client, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Api]:
+    """Direct sink, private URLs allowed (local receivers): the local world's configuration."""
+    monkeypatch.setenv("WEBHOOK_SINK", "direct")
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+    reset_default_webhook_handlers()
+    yield Api({t: app.test_client() for t, app in webhook_apps.items()})  # type: ignore[attr-defined]
+    reset_default_webhook_handlers()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    started = Receiver()
+    yield started
+    started.stop()
