@@ -33,6 +33,8 @@ class OncePerProcess(Generic[T]):
                 value = self._value
         return value
 
-    def reset(self) -> None:
+    def reset(self) -> T | None:
+        """Forget the value; returns it (``None`` if none was built), for the caller to close."""
         with self._lock:
-            self._value = None
+            value, self._value = self._value, None
+        return value

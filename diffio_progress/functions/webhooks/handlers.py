@@ -65,6 +65,12 @@ class _WebhooksHandler:
     def answer(self, call: Call) -> dict[str, Any]:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release the sink's pooled connections (a deployed instance keeps them for its life)."""
+        close = getattr(self.sink, "close", None)
+        if close is not None:
+            close()
+
     def _sink(self) -> WebhookSink:
         if self.sink is None:
             raise disabled()

@@ -40,6 +40,10 @@ class SvixWebhooks:
             "test": SvixSink(test_token, server_url),
         }
 
+    def close(self) -> None:
+        for sink in self.environments.values():
+            sink.close()
+
     def configure(
         self, request: ConfigureRequest, api_key_id: str, by_key_id: str | None, now: datetime
     ) -> dict[str, Any]:

@@ -71,5 +71,6 @@ def default_test_event_handler(environ: Mapping[str, str] | None = None) -> Test
 
 def reset_default_webhook_handlers() -> None:
     """Forget the process-wide handlers (tests change the environment between cases)."""
-    _configure.reset()
-    _test_event.reset()
+    for dropped in (_configure.reset(), _test_event.reset()):
+        if dropped is not None:
+            dropped.close()
