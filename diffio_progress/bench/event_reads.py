@@ -29,9 +29,10 @@ from diffio_progress.functions.events.wiring import build_event_handler
 from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.progress.handler import ProgressHandler
 from diffio_progress.functions.store import FirestoreStore
+from diffio_progress.functions.webhooks.endpoint_store import new_signing_secret
 from diffio_progress.tools.bridge import Bridge, Change
 from diffio_progress.tools.cloud_events import written_event
-from diffio_progress.tools.event_world import create_endpoint, new_signing_secret
+from diffio_progress.tools.event_world import create_endpoint
 from diffio_progress.tools.simulator import Pace, ensure_generation, simulate
 from diffio_progress.tools.webhook_receiver import WebhookReceiver
 

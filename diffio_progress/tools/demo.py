@@ -29,16 +29,18 @@ class Demo:
 
 
 def seed_demo(
-    db: firestore.Client, now: datetime, on_key: Callable[[str], object] | None = None
+    db: firestore.Client, now: datetime, on_key: Callable[[str, str], object] | None = None
 ) -> Demo:
     """One key, an audio and a video project, generations in every state, and a fresh one.
 
-    ``on_key`` gets the key's ``keyId`` before any generation exists (to add a webhook
-    endpoint that sees them all); every generation carries it as ``apiKeyId``.
+    ``on_key`` gets the key's ``keyId`` and the key before any generation exists (to
+    configure a webhook that sees them all); every generation carries it as ``apiKeyId``.
     """
-    minted = keys.create_key(db, user_id=DEMO_USER, now=now, label="demo key (run)")
+    minted = keys.create_key(
+        db, user_id=DEMO_USER, now=now, label="demo key (run)", webhooks_write=True
+    )
     if on_key is not None:
-        on_key(minted.key_id)
+        on_key(minted.key_id, minted.key)
     # One batched commit: the emulator is slow per write while it warms up.
     batch = db.batch()
     job = _job_writer(db, batch)

@@ -1,16 +1,17 @@
 """The events part of `run`: the event function, the local Eventarc bridge, a verifying receiver.
 
-The receiver gets a ``webhookEndpoints`` document for the demo key (direct sink,
-private URLs allowed locally); its secret stays in this process. Each verified
+The demo key configures the receiver as its endpoint through ``webhooks_configure``
+(direct sink, private URLs allowed locally), as a client would; the receiver
+verifies with the secret that call returned, which stays in this process. Each verified
 event is printed as it arrives, beside the simulator's progress.
 """
 
 from __future__ import annotations
 
-import base64
-import secrets
+import json
 import subprocess
 import tempfile
+import urllib.request
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,8 +21,15 @@ from typing import Any
 
 from google.cloud import firestore
 
-from diffio_progress.core.endpoints import ENDPOINTS, SECRET_PREFIX
-from diffio_progress.functions.config import WEBHOOK_ALLOW_PRIVATE_URLS, WEBHOOK_SINK
+from diffio_progress.core.events import EVENT_TYPES
+from diffio_progress.core.ssrf import parse_webhook_url
+from diffio_progress.core.webhook_requests import ConfigureRequest
+from diffio_progress.functions.config import WEBHOOK_ALLOW_PRIVATE_URLS, WEBHOOK_SINK, Settings
+from diffio_progress.functions.webhooks.endpoint_store import (
+    Configured,
+    EndpointStore,
+    new_signing_secret,
+)
 
 from . import emulator
 from .bridge import Bridge
@@ -30,29 +38,29 @@ from .processes import NotServing, start_function, stop_group, wait_until_servin
 from .webhook_receiver import WebhookReceiver, describe, describe_repeat
 
 TARGET = "on_generation_written"
-
-
-def new_signing_secret() -> str:
-    """``whsec_`` and 24 random bytes in base64, as Svix makes them."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+WEBHOOK_DATABASE_DEFAULT = Settings.webhook_database
 
 
 def create_endpoint(
-    db: firestore.Client, key_id: str, url: str, secret: str, event_types: list[str] | None = None
-) -> str:
-    """A ``webhookEndpoints`` document (events-contract.md §4); returns its id."""
-    endpoint_id = "ep_" + secrets.token_hex(8)
-    db.document(ENDPOINTS, endpoint_id).set(
-        {
-            "apiKeyId": key_id,
-            "url": url,
-            "secret": secret,
-            "eventTypes": event_types or [],
-            "disabled": False,
-            "createdAt": datetime.now(UTC),
-        }
+    db: firestore.Client,
+    key_id: str,
+    url: str,
+    secret: str | None = None,
+    event_types: list[str] | None = None,
+    mode: str = "live",
+) -> Configured:
+    """The operator's way to the (``key_id``, ``mode``) endpoint: the configure call's own code.
+
+    Writes to the ``webhooks`` database of ``db``'s project. ``secret`` is used if
+    the endpoint is new (a fresh one otherwise); an existing endpoint keeps its own.
+    """
+    request = ConfigureRequest(
+        mode, parse_webhook_url(url, allow_private=True), tuple(event_types or EVENT_TYPES)
     )
-    return endpoint_id
+    webhooks = firestore.Client(project=db.project, database=WEBHOOK_DATABASE_DEFAULT)
+    store = EndpointStore(15.0, client_factory=lambda: webhooks)
+    make = (lambda: secret) if secret is not None else new_signing_secret
+    return store.configure(request, key_id, None, datetime.now(UTC), make)
 
 
 @dataclass
@@ -89,7 +97,28 @@ class EventWorld:
         stack.callback(self.bridge.stop)
 
     def add_endpoint(self, db: firestore.Client, key_id: str) -> str:
-        return create_endpoint(db, key_id, self.receiver.url, self.secret)
+        """The operator's way (no HTTP call): the demo world uses ``configure`` instead."""
+        return create_endpoint(db, key_id, self.receiver.url, self.secret).endpoint_id
+
+    def configure(self, base_url: str, key: str) -> dict[str, Any]:
+        """Configure the receiver as the key's live endpoint exactly as a client would (HTTP),
+        and have it verify with the secret that call returned; the answer's ``webhook``."""
+        body = json.dumps(
+            {"mode": "live", "url": self.receiver.url, "eventTypes": list(EVENT_TYPES)}
+        ).encode()
+        request = urllib.request.Request(
+            f"{base_url}/webhooks/configure",
+            data=body,
+            method="POST",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            webhook: dict[str, Any] = json.load(response)["webhook"]
+        secret = webhook.pop("signingSecret", None)
+        if secret:
+            self.secret = secret
+            self.receiver.use_secret(secret)
+        return webhook
 
 
 def start_event_world(

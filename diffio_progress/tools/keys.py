@@ -54,13 +54,14 @@ def key_document(
     write: bool = False,
     expires_at: datetime | None = None,
     label: str | None = None,
+    webhooks_write: bool = False,
 ) -> dict[str, Any]:
     """The contract §1 document for ``key`` (which it does not contain)."""
     prefix = LIVE_PREFIX if key.startswith(LIVE_PREFIX) else TEST_PREFIX
     document: dict[str, Any] = {
         "userId": user_id,
         "status": "active",
-        "permissions": {"read": read, "write": write},
+        "permissions": {"read": read, "write": write, "webhooksWrite": webhooks_write},
         "keyId": key_id,
         "keyPrefix": key[: len(prefix) + _SHOWN_CHARS],
         "createdAt": created_at,
@@ -82,6 +83,7 @@ def create_key(
     write: bool = False,
     expires_in: timedelta | None = None,
     label: str | None = None,
+    webhooks_write: bool = False,
 ) -> MintedKey:
     """Mint a key and store its hash document; the caller shows ``key`` once and forgets it."""
     key = mint_key(live)
@@ -95,6 +97,7 @@ def create_key(
         write=write,
         expires_at=now + expires_in if expires_in is not None else None,
         label=label,
+        webhooks_write=webhooks_write,
     )
     key_hash = hash_api_key(key)
     # create(), not set(): a document already at this hash must never be replaced.

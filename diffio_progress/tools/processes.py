@@ -23,7 +23,7 @@ class NotServing(RuntimeError):
 
 
 def start_function(
-    target: str,
+    target: str | None,
     source: Path,
     port: int,
     *,
@@ -34,6 +34,9 @@ def start_function(
 ) -> subprocess.Popen[bytes]:
     """functions-framework serving ``target`` from ``source`` on ``host:port``.
 
+    ``target`` ``None``: every function of the routing table, each on its path
+    (``tools/router.py``), as the deployed API answers them behind one address.
+
     Served through ``tools/serve_function.py``: functions-framework's own app and
     gunicorn server, with a keep-alive longer than a client's poll interval.
     It runs in its own process group: stop it with ``stop_group``. ``cpus``
@@ -42,7 +45,8 @@ def start_function(
     pinned = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
     return subprocess.Popen(
         [*pinned, sys.executable, "-m", "diffio_progress.tools.serve_function"]
-        + [f"--target={target}", f"--source={source}", f"--host={host}", f"--port={port}"],
+        + ["--routes" if target is None else f"--target={target}"]
+        + [f"--source={source}", f"--host={host}", f"--port={port}"],
         cwd=_REPOSITORY,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -54,6 +54,10 @@ class WebhookReceiver:
         name = host.decode() if isinstance(host, bytes) else host
         return f"http://{name}:{port}/webhooks/diffio"
 
+    def use_secret(self, secret: str) -> None:
+        """Verify from now on with ``secret`` (the one a configure call just returned)."""
+        self._secret = secret
+
     def start(self) -> WebhookReceiver:
         self._thread.start()
         # The SDK takes a second or more to import: not on the caller's time.

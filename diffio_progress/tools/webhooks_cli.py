@@ -1,4 +1,4 @@
-"""`webhooks listen` (a verifying receiver alone) and `webhooks add-endpoint` (direct sink)."""
+"""`webhooks listen` (a verifying receiver); `add-endpoint`, `migrate-endpoints` (direct sink)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def add_parser(commands: Any, add: Callable[..., argparse.ArgumentParser], prog:
     endpoint = add(
         sub,
         "add-endpoint",
-        "Create a webhookEndpoints document for an API key; print its signing secret once.",
+        "Create or update an API key's endpoint (configure's own code); print a new secret once.",
         f"{prog} webhooks add-endpoint --key-id key_0123456789abcdef "
         "--url https://example.com/hooks/diffio\n"
         "      --event-types generation.completed,generation.failed",
@@ -53,17 +53,53 @@ def add_parser(commands: Any, add: Callable[..., argparse.ArgumentParser], prog:
     endpoint.add_argument(
         "--event-types", help=f"comma-separated, of {', '.join(EVENT_TYPES)} (default: all)"
     )
+    migrate = add(
+        sub,
+        "migrate-endpoints",
+        "Move endpoint documents (and their secrets) from (default) to the webhooks database.",
+        f"{prog} webhooks migrate-endpoints --project my-project --dry-run",
+    )
+    migrate.add_argument("--project", help="Google Cloud project (default GOOGLE_CLOUD_PROJECT)")
+    migrate.add_argument("--dry-run", action="store_true", help="list what would move; move none")
+    endpoint.add_argument(
+        "--mode", choices=("live", "test"), default="live", help="which endpoint (live)"
+    )
     endpoint.add_argument("--project", help="Google Cloud project (default GOOGLE_CLOUD_PROJECT)")
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.webhooks_command == "listen":
         return _listen(args, out)
+    if args.webhooks_command == "migrate-endpoints":
+        return _migrate(args, out)
     return _add_endpoint(args, out, err)
 
 
+def _migrate(args: argparse.Namespace, out: TextIO) -> int:
+    from google.cloud import firestore
+
+    from diffio_progress.functions.config import Settings
+
+    from .migrate_endpoints import migrate_endpoints
+
+    db = firestore_client(args.project)
+    webhooks = firestore.Client(project=db.project, database=Settings.webhook_database)
+    with firestore_errors(db.project):
+        done = migrate_endpoints(db, webhooks, dry_run=args.dry_run)
+    verb = "Would move" if args.dry_run else "Moved"
+    out.write(
+        f"{verb} {len(done.moved)} endpoint(s) from (default) to the webhooks database of "
+        f"{db.project}" + (f": {', '.join(done.moved)}" if done.moved else "") + ".\n"
+    )
+    if done.already:
+        out.write(
+            f"Already moved by an earlier run (deleted from (default)): {len(done.already)}.\n"
+        )
+    return 0
+
+
 def _add_endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .event_world import create_endpoint, new_signing_secret
+    from .event_world import create_endpoint
 
     types = [t.strip() for t in (args.event_types or "").split(",") if t.strip()]
     unknown = sorted(set(types) - set(EVENT_TYPES))
@@ -74,16 +110,17 @@ def _add_endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except UrlRefused as refused:
         raise CliError(f"The URL is not usable: {refused}.") from None
     db = firestore_client(args.project)
-    secret = new_signing_secret()
     with firestore_errors(db.project):
-        endpoint_id = create_endpoint(db, args.key_id, url.text, secret, types)
-    # Only the secret goes to stdout, so `SECRET=$(... add-endpoint ...)` captures it.
-    out.write(secret + "\n")
+        done = create_endpoint(db, args.key_id, url.text, None, types, args.mode)
     which = ", ".join(types) if types else "all events"
-    err.write(
-        f"Endpoint {endpoint_id} for keyId {args.key_id} in project {db.project}: {which}. "
-        "The secret is shown only this once.\n"
-    )
+    where = f"Endpoint {done.endpoint_id} ({args.mode}) for keyId {args.key_id} in project "
+    where += f"{db.project}, database webhooks: {which}."
+    if done.new_secret is None:
+        err.write(f"{where} It existed: its URL and event types are updated, its secret kept.\n")
+    else:
+        # Only the secret goes to stdout, so `SECRET=$(... add-endpoint ...)` captures it.
+        out.write(done.new_secret + "\n")
+        err.write(f"{where} The secret is shown only this once.\n")
     if _private(url):
         err.write("Note: only delivered where WEBHOOK_ALLOW_PRIVATE_URLS=true (e.g. `run`).\n")
     return 0

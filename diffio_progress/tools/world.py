@@ -23,6 +23,8 @@ from diffio_progress.functions.config import (
     CLOUD_RUN_EMULATOR_HOST,
     FIRESTORE_EMULATOR_HOST,
     GOOGLE_CLOUD_PROJECT,
+    WEBHOOK_ALLOW_PRIVATE_URLS,
+    WEBHOOK_SINK,
 )
 
 from . import emulator, world_reaper
@@ -155,13 +157,17 @@ def _run(
     env[CLOUD_RUN_EMULATOR_HOST] = standin.host_port
     # This process's own client (seeding, simulator) talks to the same emulator.
     os.environ[FIRESTORE_EMULATOR_HOST] = host_port
-    url = f"http://{HOST}:{options.port}/v1/get_generation_progress"
+    base_url = f"http://{HOST}:{options.port}/v1"
+    url = f"{base_url}/get_generation_progress"
     log = stack.enter_context(
         tempfile.NamedTemporaryFile("w", prefix="diffio-function-", suffix=".log")
     )
-    # The function boots while the emulator starts: it connects on its first request.
+    # The functions boot while the emulator starts: they connect on their first request.
+    # Every path of the routing table (firebase.json) behind one address, as deployed;
+    # the webhooks API delivers to the local receiver, so private URLs are allowed here.
+    api_env = {**env, WEBHOOK_SINK: "direct", WEBHOOK_ALLOW_PRIVATE_URLS: "true"}
     function = start_function(
-        "get_generation_progress", ROOT / "main.py", options.port, env=env, stdout=log, host=HOST
+        None, ROOT / "main.py", options.port, env=api_env, stdout=log, host=HOST
     )
     stack.callback(stop_group, function)
     events = start_event_world(stack, env, HOST, say)
@@ -181,8 +187,13 @@ def _run(
     say(f"Seeding demo data and starting the function on {url} ...")
     db = firestore.Client(project=options.project)
     events.start_bridge(db, stack, say, fresh=not reuse)  # before the demo's writes
-    demo = seed_demo(db, datetime.now(UTC), on_key=lambda key_id: events.add_endpoint(db, key_id))
-    wait_for_function(function, url, log.name)
+
+    def configure_webhook(key_id: str, key: str) -> None:
+        # As a client would: POST /v1/webhooks/configure with the demo key.
+        wait_for_function(function, url, log.name)
+        events.configure(base_url, key)
+
+    demo = seed_demo(db, datetime.now(UTC), on_key=configure_webhook)
     events.wait_until_serving()  # the bridge retries until it is
     # Started once the poll is served, so that it never delays the ready line.
     reaper = world_reaper.start_reaper(stack, env, standin, HOST, options.reaper_period, say)

@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from diffio_progress.core.events import EVENT_TYPES
+
 from . import world_reaper
 from .demo import AUDIO_PROJECT, DEMO_USER, Demo
 from .event_world import EventWorld
@@ -22,6 +24,19 @@ def python_command() -> str:
     return "python"
 
 
+def sdk_snippet(base_url: str, receiver_url: str) -> str:
+    """What a client runs: configure its live endpoint (the receiver's, so it keeps its secret
+    and verifies), then send it a test event, which the receiver shows here."""
+    types = ", ".join(f'"{t}"' for t in EVENT_TYPES)
+    return f"""  {python_command()} - <<'EOF'
+  import os; from diffio import DiffioClient
+  client = DiffioClient(apiKey=os.environ["DIFFIO_API_KEY"], baseUrl="{base_url}")
+  client.webhooks.configure(mode="live", url="{receiver_url}",
+      eventTypes=[{types}])
+  print(client.webhooks.send_test_event(eventType="generation.completed", mode="live").eventId)
+  EOF"""
+
+
 def ready_text(
     demo: Demo,
     url: str,
@@ -33,6 +48,8 @@ def ready_text(
 ) -> str:
     """Ready in …, the key shown once, the demo generations and what to paste next."""
     python = python_command()
+    base_url = url.rsplit("/", 1)[0]
+    sdk = sdk_snippet(base_url, events.receiver.url)
     body = json.dumps({"generationId": demo.live_generation, "apiProjectId": demo.live_project})
     rows = "\n".join(
         f"  {project_id:<11} {generation:<21} {state}"
@@ -61,6 +78,10 @@ The simulator is moving {demo.live_generation} from pending to complete now (abo
 Status-change events: a bridge posts every generation and job change to the event function
 on {events.url}, which sends keyId {demo.key_id}'s events to the receiver on
 {events.receiver.url}; each one is verified with the SDK and shown here.
+
+The webhooks API is on {base_url}/webhooks/configure and .../send_test_event; the
+receiver above was configured through it with the demo key. With the official SDK:
+{sdk}
 
 In another terminal, after the export line above:
   {curl}

@@ -20,6 +20,7 @@ from svix.webhooks import Webhook
 from diffio_progress.core.endpoints import ENDPOINTS, check_secret, read_endpoint
 from diffio_progress.tools.cli import main
 from diffio_progress.tools.emulator import free_port
+from tests import secrecy
 from tests.project import ROOT
 from tests.seed import MINTED_SECRETS
 
@@ -41,7 +42,7 @@ def test_both_webhook_commands_have_help_with_an_example(
 
 
 def test_add_endpoint_stores_the_contracts_document_and_prints_the_secret_once(
-    db: firestore.Client,
+    db: firestore.Client, webhooks_db: firestore.Client
 ) -> None:
     code, out, err = run_cli(
         "webhooks",
@@ -58,9 +59,10 @@ def test_add_endpoint_stores_the_contracts_document_and_prints_the_secret_once(
     MINTED_SECRETS.add(secret)
     assert out == secret + "\n" and check_secret(secret) == secret
     assert secret not in err and "shown only this once" in err
-    [snapshot] = db.collection(ENDPOINTS).get()
+    [snapshot] = webhooks_db.collection(ENDPOINTS).get()
+    assert db.collection(ENDPOINTS).get() == []  # never in (default)
     doc = snapshot.to_dict() or {}
-    assert snapshot.id in err
+    assert snapshot.id in err and doc["mode"] == "live"
     assert (doc["apiKeyId"], doc["url"], doc["secret"], doc["disabled"]) == (
         "key_0123",
         "https://hooks.example.com/diffio",
@@ -69,6 +71,41 @@ def test_add_endpoint_stores_the_contracts_document_and_prints_the_secret_once(
     )
     endpoint = read_endpoint(snapshot.id, doc, allow_private=False)
     assert endpoint.event_types == {"generation.completed", "generation.failed"}
+    # The same code as configure: a second call updates the one endpoint and keeps its secret.
+    code, out, err = run_cli(
+        "webhooks", "add-endpoint", "--key-id", "key_0123", "--url", "https://b.example.com/"
+    )
+    assert (code, out) == (0, "") and "secret kept" in err
+    [again] = webhooks_db.collection(ENDPOINTS).get()
+    assert (again.id, again.get("secret"), again.get("url")) == (
+        snapshot.id,
+        secret,
+        "https://b.example.com/",
+    )
+
+
+def test_migrate_endpoints_moves_every_document_and_its_secret_out_of_default(
+    db: firestore.Client, webhooks_db: firestore.Client
+) -> None:
+    secret = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+    MINTED_SECRETS.add(secret)
+    db.document(ENDPOINTS, "ep_old").set(
+        {"apiKeyId": "key_1", "url": "https://a/", "secret": secret}
+    )
+    db.document(ENDPOINTS, "ep_test").set(
+        {"apiKeyId": "key_1", "url": "https://a/", "secret": secret, "mode": "test"}
+    )
+    code, out, _ = run_cli("webhooks", "migrate-endpoints", "--dry-run")
+    assert code == 0 and "Would move 2" in out and len(db.collection(ENDPOINTS).get()) == 2
+    code, out, _ = run_cli("webhooks", "migrate-endpoints")
+    assert code == 0 and "Moved 2" in out
+    assert db.collection(ENDPOINTS).get() == []
+    moved = {s.id: s.to_dict() for s in webhooks_db.collection(ENDPOINTS).get()}
+    assert {i: (d["mode"], d["secret"]) for i, d in moved.items()} == {
+        "ep_old": ("live", secret),
+        "ep_test": ("test", secret),
+    }
+    assert secrecy.secrets_in_database(db, [secret]) == []
 
 
 @pytest.mark.parametrize(
@@ -79,12 +116,12 @@ def test_add_endpoint_stores_the_contracts_document_and_prints_the_secret_once(
     ],
 )
 def test_add_endpoint_refuses_a_bad_url_or_event_type_in_one_line(
-    db: firestore.Client, args: list[str], message: str
+    webhooks_db: firestore.Client, args: list[str], message: str
 ) -> None:
     code, out, err = run_cli("webhooks", "add-endpoint", "--key-id", "key_1", *args)
     assert code == 1 and out == ""
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
-    assert db.collection(ENDPOINTS).get() == []
+    assert webhooks_db.collection(ENDPOINTS).get() == []
 
 
 def test_a_local_url_is_accepted_with_a_note_about_private_urls(db: firestore.Client) -> None:
