@@ -118,7 +118,8 @@ def serve_function(firestore_host: str, server_log_dir: Path) -> Iterator[Callab
     """Start ``functions-framework`` serving main.py over HTTP; returns its base URL.
 
     Extra environment variables may be passed, and ``target`` names another entry
-    point of main.py; every server is stopped after the test.
+    point of main.py (``None``: every path of the routing table, firebase.json, behind one
+    address); every server is stopped after the test.
     Its output goes to ``server_log_dir/<port>.log`` (scanned for API keys at session end).
     """
     yield from _function_servers(firestore_host, server_log_dir)
@@ -139,7 +140,7 @@ def serve_function_for_module(
 def _function_servers(firestore_host: str, server_log_dir: Path) -> Iterator[Callable[..., str]]:
     servers: list[subprocess.Popen[bytes]] = []
 
-    def start(target: str = "get_generation_progress", **env: str) -> str:
+    def start(target: str | None = "get_generation_progress", **env: str) -> str:
         port = emulator.free_port()
         log_file = (server_log_dir / f"{port}.log").open("ab")
         full_env = {
