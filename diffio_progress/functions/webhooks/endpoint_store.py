@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import grpc
+from google.api_core import exceptions as google_exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -79,6 +81,9 @@ class EndpointStore(FirestoreStore):
             transaction.set(client.document(ENDPOINTS, endpoint_id), document)
             return Configured(endpoint_id, document, secret if used else None)
 
+        # A bounded read first: the transaction's begin and commit take the client library's
+        # own retry (up to a minute) on an unreachable database; this fails within ours.
+        self.find(api_key_id, request.mode)
         try:
             with self._guard(client):
                 # Racing calls for one pair meet on one document: the losers try again.
@@ -86,9 +91,13 @@ class EndpointStore(FirestoreStore):
                     lambda: write(client.transaction()), self._timeout
                 )
         except ValueError as error:
-            if not str(error).startswith(EXHAUSTED):
-                raise
-            raise StoreUnavailable("endpoint write kept losing to concurrent writes") from None
+            if str(error).startswith(EXHAUSTED):
+                raise StoreUnavailable("endpoint write kept losing to concurrent writes") from None
+            # A transaction that could not even begin (Firestore unreachable) fails its
+            # rollback with a ValueError; the cause is the outage.
+            if isinstance(error.__context__, google_exceptions.GoogleAPIError | grpc.RpcError):
+                raise StoreUnavailable(type(error.__context__).__name__) from None
+            raise
         return result
 
     def find(self, api_key_id: str, mode: str) -> tuple[str, Document] | None:
