@@ -13,7 +13,7 @@ from typing import Any
 
 from google.cloud import firestore
 
-from diffio_progress.functions.config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT
+from diffio_progress.functions.config import FIRESTORE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT, Settings
 from diffio_progress.tools import emulator, keys
 
 PROJECT = "diffio-events-bench"
@@ -30,6 +30,7 @@ def local_firestore(stack: ExitStack) -> firestore.Client:
     os.environ[FIRESTORE_EMULATOR_HOST] = host
     os.environ[GOOGLE_CLOUD_PROJECT] = PROJECT
     emulator.clear(host, PROJECT)
+    emulator.clear(host, PROJECT, Settings.webhook_database)
     return firestore.Client(project=PROJECT)
 
 

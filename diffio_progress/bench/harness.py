@@ -79,9 +79,10 @@ def seed(db: firestore.Client, count: int, prefix: str) -> list[Generation]:
 
 @contextmanager
 def served(
-    target: str, source: Path, env: dict[str, str], cpus: Sequence[int] = ()
+    target: str | None, source: Path, env: dict[str, str], cpus: Sequence[int] = ()
 ) -> Iterator[tuple[str, int]]:
-    """functions-framework serving ``target`` on a free loopback port; yields URL and pid.
+    """functions-framework serving ``target`` (None: the routing table) on a free loopback port;
+    yields URL and pid.
 
     ``cpus`` pins the server (and the worker it forks) to those CPUs.
     """
