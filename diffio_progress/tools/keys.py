@@ -61,11 +61,13 @@ def key_document(
     document: dict[str, Any] = {
         "userId": user_id,
         "status": "active",
-        "permissions": {"read": read, "write": write, "webhooksWrite": webhooks_write},
+        "permissions": {"read": read, "write": write},
         "keyId": key_id,
         "keyPrefix": key[: len(prefix) + _SHOWN_CHARS],
         "createdAt": created_at,
     }
+    if webhooks_write:
+        document["permissions"]["webhooksWrite"] = True
     if expires_at is not None:
         document["expiresAt"] = expires_at
     if label:
