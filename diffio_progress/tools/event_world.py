@@ -25,6 +25,7 @@ from diffio_progress.core.events import EVENT_TYPES
 from diffio_progress.core.ssrf import parse_webhook_url
 from diffio_progress.core.webhook_requests import ConfigureRequest
 from diffio_progress.functions.config import WEBHOOK_ALLOW_PRIVATE_URLS, WEBHOOK_SINK, Settings
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.webhooks.endpoint_store import (
     Configured,
     EndpointStore,
@@ -58,7 +59,7 @@ def create_endpoint(
         mode, parse_webhook_url(url, allow_private=True), tuple(event_types or EVENT_TYPES)
     )
     webhooks = firestore.Client(project=db.project, database=WEBHOOK_DATABASE_DEFAULT)
-    store = EndpointStore(15.0, client_factory=lambda: webhooks)
+    store = EndpointStore(FirestoreConnection(15.0, client_factory=lambda: webhooks))
     make = (lambda: secret) if secret is not None else new_signing_secret
     return store.configure(request, key_id, None, datetime.now(UTC), make)
 

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import grpc
-from google.api_core import exceptions as google_exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -29,7 +27,8 @@ from diffio_progress.core.webhook_records import configured, mode_of
 from diffio_progress.core.webhook_requests import ConfigureRequest
 from diffio_progress.worker.contention import EXHAUSTED, with_patience
 
-from ..store import Document, FirestoreStore
+from ..firestore import FirestoreConnection
+from ..store import Document
 
 # More endpoints than this for one key is a mistake, not a fan-out to honour.
 MAX_ENDPOINTS = 20
@@ -56,9 +55,12 @@ class Configured:
     new_secret: str | None
 
 
-class EndpointStore(FirestoreStore):
-    """The ``webhooks`` database's ``webhookEndpoints``, under the store's deadline and outage
-    handling (``StoreUnavailable``)."""
+class EndpointStore:
+    """The ``webhooks`` database's ``webhookEndpoints``, through one ``FirestoreConnection``
+    (its deadline, retries and outage type, ``StoreUnavailable``)."""
+
+    def __init__(self, connection: FirestoreConnection) -> None:
+        self.connection = connection
 
     def configure(
         self,
@@ -69,64 +71,55 @@ class EndpointStore(FirestoreStore):
         make_secret: Callable[[], str] = new_signing_secret,
     ) -> Configured:
         """Create or update the endpoint of (``api_key_id``, mode) in one transaction."""
-        client = self.client
         pair_id = pair_endpoint_id(api_key_id, request.mode)
         secret = make_secret()
-
-        @firestore.transactional
-        def write(transaction: Any) -> Configured:
-            endpoint_id, existing = self._current(client, transaction, api_key_id, request.mode)
-            endpoint_id = endpoint_id or pair_id
-            document, used = configured(existing, request, api_key_id, by_key_id, now, secret)
-            transaction.set(client.document(ENDPOINTS, endpoint_id), document)
-            return Configured(endpoint_id, document, secret if used else None)
-
         # A bounded read first: the transaction's begin and commit take the client library's
         # own retry (up to a minute) on an unreachable database; this fails within ours.
         self.find(api_key_id, request.mode)
         try:
-            with self._guard(client):
+            with self.connection.guarded() as client:
+
+                @firestore.transactional
+                def write(transaction: Any) -> Configured:
+                    endpoint_id, existing = self._current(
+                        client, transaction, api_key_id, request.mode
+                    )
+                    endpoint_id = endpoint_id or pair_id
+                    document, used = configured(
+                        existing, request, api_key_id, by_key_id, now, secret
+                    )
+                    transaction.set(client.document(ENDPOINTS, endpoint_id), document)
+                    return Configured(endpoint_id, document, secret if used else None)
+
                 # Racing calls for one pair meet on one document: the losers try again.
                 result: Configured = with_patience(
-                    lambda: write(client.transaction()), self._timeout
+                    lambda: write(client.transaction()), self.connection.timeout
                 )
         except ValueError as error:
-            if str(error).startswith(EXHAUSTED):
-                raise StoreUnavailable("endpoint write kept losing to concurrent writes") from None
-            # A transaction that could not even begin (Firestore unreachable) fails its
-            # rollback with a ValueError; the cause is the outage.
-            if isinstance(error.__context__, google_exceptions.GoogleAPIError | grpc.RpcError):
-                raise StoreUnavailable(type(error.__context__).__name__) from None
-            raise
+            if not str(error).startswith(EXHAUSTED):
+                raise
+            raise StoreUnavailable("endpoint write kept losing to concurrent writes") from None
         return result
 
     def find(self, api_key_id: str, mode: str) -> tuple[str, Document] | None:
         """The endpoint of (``api_key_id``, ``mode``), or ``None``."""
-        client = self.client
-        with self._guard(client):
+        with self.connection.guarded() as client:
             endpoint_id, document = self._current(client, None, api_key_id, mode)
         if endpoint_id is None or document is None:
             return None
         return endpoint_id, document
-
-    def of_key(self, api_key_id: str) -> list[tuple[str, Document]]:
-        """Every endpoint document of ``api_key_id`` (any mode), at most ``MAX_ENDPOINTS``."""
-        client = self.client
-        with self._guard(client):
-            return self._of_key(client, None, api_key_id)
 
     def _current(
         self, client: firestore.Client, transaction: Any, api_key_id: str, mode: str
     ) -> tuple[str | None, Document | None]:
         pair_id = pair_endpoint_id(api_key_id, mode)
         snapshot = client.document(ENDPOINTS, pair_id).get(
-            transaction=transaction, retry=self._retry, timeout=self._timeout
+            transaction=transaction, retry=self.connection.retry, timeout=self.connection.timeout
         )
         if snapshot.exists:
             return pair_id, snapshot.to_dict() or {}
-        adopted = [
-            (i, d) for i, d in self._of_key(client, transaction, api_key_id) if mode_of(d) == mode
-        ]
+        found = self._of_key(client, transaction, api_key_id)
+        adopted = [(i, d) for i, d in found if mode_of(d) == mode]
         if adopted:
             adopted.sort(key=lambda item: str(item[1].get("createdAt") or ""))
             return adopted[0]
@@ -142,5 +135,7 @@ class EndpointStore(FirestoreStore):
             .where(filter=FieldFilter("apiKeyId", "==", api_key_id))
             .limit(MAX_ENDPOINTS)
         )
-        snapshots = query.get(transaction=transaction, retry=self._retry, timeout=self._timeout)
+        snapshots = query.get(
+            transaction=transaction, retry=self.connection.retry, timeout=self.connection.timeout
+        )
         return [(s.id, s.to_dict() or {}) for s in snapshots]

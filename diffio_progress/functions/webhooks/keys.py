@@ -14,7 +14,7 @@ _MATCHES = 5
 
 
 class KeyStore(FirestoreStore):
-    """API-key documents, under the store's deadline and outage handling."""
+    """API-key documents in ``(default)``, through the store's ``FirestoreConnection``."""
 
     def by_hash(self, key_hash: str) -> Document | None:
         path = paths.api_key(key_hash)
@@ -25,12 +25,12 @@ class KeyStore(FirestoreStore):
         if not is_queryable_value(key_id):
             return []  # no key has such an id
 
-        client = self.client
-        query = (
-            client.collection(paths.API_KEYS)
-            .where(filter=FieldFilter("keyId", "==", key_id))
-            .limit(_MATCHES)
-        )
-        with self._guard(client):
-            snapshots = query.get(retry=self._retry, timeout=self._timeout)
+        connection = self.connection
+        with connection.guarded() as client:
+            query = (
+                client.collection(paths.API_KEYS)
+                .where(filter=FieldFilter("keyId", "==", key_id))
+                .limit(_MATCHES)
+            )
+            snapshots = query.get(retry=connection.retry, timeout=connection.timeout)
         return [s.to_dict() or {} for s in snapshots]

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from .. import logs
 from ..config import SVIX_API_TOKEN, SVIX_TEST_API_TOKEN, WEBHOOK_SINK, Settings
 from ..events.pinned_post import PinnedPoster
+from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
 from .endpoint_store import EndpointStore, new_signing_secret
 from .handlers import ConfigureHandler, TestEventHandler
@@ -18,7 +19,7 @@ def build_sink(settings: Settings, poster: PinnedPoster) -> WebhookSink | None:
     """The sink WEBHOOK_SINK names; ``off`` is ``None`` (the functions answer 503)."""
     if settings.webhook_sink == "direct":
         endpoints = EndpointStore(
-            settings.firestore_timeout, project=settings.project, database=settings.webhook_database
+            FirestoreConnection.from_settings(settings, settings.webhook_database)
         )
         return DirectWebhooks(endpoints, poster, new_signing_secret)
     if settings.webhook_sink == "svix":
@@ -39,7 +40,7 @@ def _parts(
 ) -> tuple[KeyStore, WebhookSink | None, PinnedPoster]:
     logs.configure()
     poster = poster or PinnedPoster(allow_private=settings.webhook_allow_private_urls)
-    keys = KeyStore(settings.firestore_timeout, project=settings.project)
+    keys = KeyStore(FirestoreConnection.from_settings(settings))
     return keys, build_sink(settings, poster), poster
 
 

@@ -9,7 +9,7 @@ from diffio import DiffioClient
 
 from diffio_progress.core.endpoints import ENDPOINTS
 from diffio_progress.core.events import QUEUED_EVENT
-from tests.functions.events.conftest import KEY_ID, Harness, Writes, new_secret
+from tests.functions.events.harness import KEY_ID, Harness, Writes, new_secret
 from tests.functions.events.test_direct_delivery import direct
 
 

@@ -10,10 +10,10 @@ import pytest
 import requests
 from schemathesis import GenerationMode
 
-from tests.conftest import ROOT
 from tests.functions.events.receivers import Receiver
 from tests.functions.test_fuzz import CHECKS, SCHEMA, run_fuzz
 from tests.functions.webhooks.world import ALL_TYPES, make_key
+from tests.project import ROOT
 from tests.seed import MINTED_SECRETS, Seeder
 
 CONFIGURE, TEST_EVENT = "/v1/webhooks/configure", "/v1/webhooks/send_test_event"

@@ -11,13 +11,14 @@ from google.cloud import firestore
 
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.pinned_post import PinnedPoster
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.webhooks.endpoint_store import EndpointStore, new_signing_secret
 from diffio_progress.functions.webhooks.handlers import ConfigureHandler
 from diffio_progress.functions.webhooks.keys import KeyStore
 from diffio_progress.functions.webhooks.sinks import DirectWebhooks
 from diffio_progress.tools import emulator
-from tests.conftest import TEST_PROJECT
 from tests.functions.webhooks.world import endpoint_docs, make_key
+from tests.project import TEST_PROJECT
 from tests.seed import Seeder
 
 
@@ -38,10 +39,11 @@ def test_an_unreachable_webhooks_database_is_a_bounded_503_and_nothing_is_stored
     settings = Settings(
         project=TEST_PROJECT, webhook_sink="direct", webhook_allow_private_urls=True
     )
-    endpoints = EndpointStore(1.0, client_factory=unreachable_client)
+    endpoints = EndpointStore(FirestoreConnection(1.0, client_factory=unreachable_client))
     sink = DirectWebhooks(endpoints, PinnedPoster(allow_private=True), new_signing_secret)
     resolver = PinnedPoster(resolve=lambda host, port: [host])  # a literal: nothing to look up
-    handler = ConfigureHandler(settings, KeyStore(5.0, project=TEST_PROJECT), sink, resolver)
+    keys = KeyStore(FirestoreConnection(5.0, project=TEST_PROJECT))
+    handler = ConfigureHandler(settings, keys, sink, resolver)
     body = {"mode": "live", "url": "https://93.184.215.14/h", "eventTypes": ["generation.failed"]}
     started = time.monotonic()
     with flask.Flask("t").test_request_context(

@@ -12,8 +12,8 @@ from google.cloud import firestore
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.webhooks.wiring import build_configure_handler
-from tests.conftest import TEST_PROJECT
 from tests.functions.webhooks.world import endpoint_docs, make_key
+from tests.project import TEST_PROJECT
 from tests.seed import MINTED_SECRETS, Seeder
 
 # What the fake DNS knows; nothing here ever reaches a real resolver (the tripwire checks).
