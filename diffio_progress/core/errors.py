@@ -111,6 +111,52 @@ class GenerationNotFound(ApiError):
     status, code, default_message = 404, "generation_not_found", "Generation not found"
 
 
+class InvalidMode(ApiError):
+    status, code, default_message = 400, "invalid_mode", "mode must be test or live"
+
+
+class InvalidUrl(ApiError):
+    """The webhook URL; the message says which rule it breaks."""
+
+    status, code, default_message = 400, "invalid_url", "url is not usable"
+
+
+class InvalidEventTypes(ApiError):
+    status, code = 400, "invalid_event_types"
+    default_message = "eventTypes must be a non-empty list of the four event types"
+
+
+class InvalidEventType(ApiError):
+    status, code = 400, "invalid_event_type"
+    default_message = "eventType must be one of the four event types"
+
+
+class InvalidApiKeyId(ApiError):
+    status, code, default_message = 400, "invalid_api_key_id", "apiKeyId must be a non-empty string"
+
+
+class InvalidSamplePayload(ApiError):
+    status, code, default_message = 400, "invalid_sample_payload", "samplePayload is not valid"
+
+
+class ApiKeyNotFound(ApiError):
+    """A key id that is missing and another user's are this same answer."""
+
+    status, code, default_message = 404, "api_key_not_found", "API key not found"
+
+
+class WebhookNotConfigured(ApiError):
+    status, code = 404, "webhook_not_configured"
+    default_message = (
+        "No webhook endpoint is configured for this API key and mode that takes this event type"
+    )
+
+
+class WebhooksDisabled(ApiError):
+    status, code = 503, "webhooks_disabled"
+    default_message = "Webhooks are turned off here (WEBHOOK_SINK=off)"
+
+
 class RateLimited(ApiError):
     """429 with ``Retry-After`` in whole seconds and the RateLimit fields; no read was made."""
 

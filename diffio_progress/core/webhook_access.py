@@ -13,15 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .auth import Caller, permission
-from .errors import ApiError
+from .errors import ApiKeyNotFound, NotOwner, PermissionDenied
 
 
 def check_may_write(key_doc: Mapping[str, Any]) -> None:
     """403 ``permission_denied`` unless the key may manage webhooks."""
     if not (permission(key_doc, "webhooksWrite") or permission(key_doc, "admin")):
-        raise ApiError(
-            403, "permission_denied", "API key is missing the webhooks:write or admin permission"
-        )
+        raise PermissionDenied("API key is missing the webhooks:write or admin permission")
 
 
 def target_key_id(caller: Caller, key_doc: Mapping[str, Any], requested: str | None) -> str:
@@ -34,18 +32,14 @@ def target_key_id(caller: Caller, key_doc: Mapping[str, Any], requested: str | N
     if requested is None or requested == own:
         if own is None:
             # A key document without keyId has no id a webhook could belong to.
-            raise ApiError(403, "permission_denied", "API key has no keyId")
+            raise PermissionDenied("API key has no keyId")
         return own
     if not permission(key_doc, "admin"):
-        raise ApiError(403, "forbidden", "Only an admin key may manage another key's webhook")
+        raise NotOwner("Only an admin key may manage another key's webhook")
     return requested
 
 
 def check_same_user(caller: Caller, found: Sequence[Mapping[str, Any]]) -> None:
     """404 ``api_key_not_found`` unless a key document found for the id is the caller's user's."""
     if not any(doc.get("userId") == caller.user_id for doc in found):
-        raise api_key_not_found()
-
-
-def api_key_not_found() -> ApiError:
-    return ApiError(404, "api_key_not_found", "API key not found")
+        raise ApiKeyNotFound()

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ApiError
+from .errors import (
+    InvalidApiKeyId,
+    InvalidBody,
+    InvalidEventType,
+    InvalidEventTypes,
+    InvalidMode,
+    InvalidSamplePayload,
+    InvalidUrl,
+)
 from .events import EVENT_TYPES
 from .ssrf import MAX_URL_CHARS, UrlRefused, WebhookUrl, parse_webhook_url
 
@@ -58,7 +66,7 @@ def parse_configure(data: Mapping[str, Any], allow_private: bool) -> ConfigureRe
     api_key_id = _api_key_id(data)
     rotate = data.get("rotateSecret", False)
     if not isinstance(rotate, bool):
-        raise ApiError(400, "invalid_body", "rotateSecret must be true or false when provided")
+        raise InvalidBody("rotateSecret must be true or false when provided")
     return ConfigureRequest(mode, url, event_types, api_key_id, rotate)
 
 
@@ -66,9 +74,7 @@ def parse_test_event(data: Mapping[str, Any]) -> TestEventRequest:
     """The test-event request in ``data``, or ``ApiError`` 400 naming the first bad field."""
     event_type = data.get("eventType")
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
-        raise ApiError(
-            400, "invalid_event_type", f"eventType must be one of {', '.join(EVENT_TYPES)}"
-        )
+        raise InvalidEventType(f"eventType must be one of {', '.join(EVENT_TYPES)}")
     mode = _mode(data)
     api_key_id = _api_key_id(data)
     sample = _sample(data)
@@ -93,23 +99,23 @@ def parse_url(url: object, allow_private: bool) -> WebhookUrl:
         raise invalid_url(str(refused)) from None
 
 
-def invalid_url(message: str) -> ApiError:
-    return ApiError(400, "invalid_url", message)
+def invalid_url(message: str) -> InvalidUrl:
+    return InvalidUrl(message)
 
 
 def _mode(data: Mapping[str, Any]) -> str:
     mode = data.get("mode")
     if not isinstance(mode, str) or mode not in MODES:
-        raise ApiError(400, "invalid_mode", "mode must be test or live")
+        raise InvalidMode()
     return mode
 
 
 def _event_types(value: object) -> tuple[str, ...]:
     message = f"eventTypes must be a non-empty list of {', '.join(EVENT_TYPES)}"
     if not isinstance(value, list) or not value:
-        raise ApiError(400, "invalid_event_types", message)
+        raise InvalidEventTypes(message)
     if not all(isinstance(t, str) and t in EVENT_TYPES for t in value):
-        raise ApiError(400, "invalid_event_types", message)
+        raise InvalidEventTypes(message)
     return tuple(dict.fromkeys(value))  # repeats collapse; the client's order stays
 
 
@@ -118,7 +124,7 @@ def _api_key_id(data: Mapping[str, Any]) -> str | None:
         return None
     value = data["apiKeyId"]
     if not isinstance(value, str) or not value:
-        raise ApiError(400, "invalid_api_key_id", "apiKeyId must be a non-empty string")
+        raise InvalidApiKeyId()
     return value
 
 
@@ -140,5 +146,5 @@ def _sample(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return sample
 
 
-def _bad_sample(message: str) -> ApiError:
-    return ApiError(400, "invalid_sample_payload", message)
+def _bad_sample(message: str) -> InvalidSamplePayload:
+    return InvalidSamplePayload(message)

@@ -21,11 +21,6 @@ _REMEMBERED = 100_000
 # A key that authorized recently is never held back by its address's refused-key budget.
 _KNOWN_GOOD_SECONDS = 600.0
 
-# The key decisions that mean "this key may not be used here": remembered for a while.
-KEY_REFUSALS = frozenset(
-    {"api_key_invalid", "api_key_inactive", "api_key_expired", "permission_denied"}
-)
-
 KEY_POLICY = "key"
 REFUSED_KEYS_POLICY = "refused-keys"
 # The one budget of every X-Forwarded-For entry that is no address (only a misconfigured

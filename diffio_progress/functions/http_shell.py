@@ -11,7 +11,7 @@ headers, then admission (429) before anything is read.
 
 from __future__ import annotations
 
-import logging
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +19,8 @@ from typing import Any
 
 import flask
 
-from diffio_progress.core.auth import hash_api_key, header_bytes, invalid_key, missing_key
-from diffio_progress.core.errors import ApiError, StoreUnavailable
+from diffio_progress.core.auth import hash_api_key, header_bytes
+from diffio_progress.core.errors import ApiKeyInvalid, ApiKeyMissing, BodyTooLarge
 from diffio_progress.core.request import (
     MAX_API_KEY_CHARS,
     check_method,
@@ -31,16 +31,14 @@ from diffio_progress.core.request import (
 from . import logs
 from .admission import Admission, Admitted, Quota
 from .config import Settings
-from .responses import error_response, internal_error, json_response, preflight, unavailable
-
-log = logging.getLogger(__name__)
+from .responses import json_response, preflight, respond_to_error
 
 
 @dataclass
 class Exchange:
     """What one request learned on its way: for its headers and its log line."""
 
-    context: dict[str, Any] = field(default_factory=dict)
+    log_fields: dict[str, Any] = field(default_factory=dict)
     quota: Quota | None = None
     # Bytes of the request body left unread: the connection cannot be reused.
     body_left: bool = False
@@ -59,15 +57,12 @@ class Call:
 Answer = Callable[[Call], dict[str, Any]]
 
 
-def serve(settings: Settings, request: flask.Request, answer: Answer, what: str) -> flask.Response:
-    """Answer ``request`` with ``answer``'s body (200) or the error it raised; log one line.
-
-    ``what`` names the function in the log line of an unexpected error.
-    """
+def serve(settings: Settings, request: flask.Request, answer: Answer) -> flask.Response:
+    """Answer ``request`` with ``answer``'s body (200) or the error it raised; log one line."""
     started = time.perf_counter()
     origin = request.headers.get("Origin")
     exchange = Exchange()
-    response = _respond(settings, request, answer, what, origin, exchange)
+    response = _respond(settings, request, answer, origin, exchange)
     if exchange.quota is not None:
         for name, value in exchange.quota.headers().items():
             response.headers.setdefault(name, value)
@@ -75,11 +70,12 @@ def serve(settings: Settings, request: flask.Request, answer: Answer, what: str)
         # The rest of the body is still on the wire: reusing the connection would
         # read it as the next request. Say so, and close (main.py makes the server).
         response.headers["Connection"] = "close"
-    # A body we never read (OPTIONS, 405, 413) must stay unread: functions-framework
-    # would read all of it into memory before answering.
-    if getattr(request, "_cached_data", None) is None:
-        request._cached_data = b""
-    logs.log_exchange(request, response.status_code, started, settings.project, exchange.context)
+    # What is left of the body (OPTIONS, 405, 413, or past what we read) must stay
+    # unread: functions-framework reads the whole body before answering (its
+    # read_request), into memory and at a slow client's pace. It reads ``stream``,
+    # which werkzeug documents as a cached property that may be set: an empty one.
+    request.stream = io.BytesIO()
+    logs.log_exchange(request, response.status_code, started, settings.project, exchange.log_fields)
     return response
 
 
@@ -87,11 +83,9 @@ def _respond(
     settings: Settings,
     request: flask.Request,
     answer: Answer,
-    what: str,
     origin: str | None,
     exchange: Exchange,
 ) -> flask.Response:
-    context = exchange.context
     try:
         if request.method == "OPTIONS":
             exchange.body_left = _has_body(request)
@@ -107,35 +101,22 @@ def _respond(
         )
         body = answer(Call(raw, request.headers, address, exchange))
         return json_response(settings, origin, 200, body)
-    except ApiError as error:
-        context["code"] = error.code
-        return error_response(settings, origin, error)
-    except StoreUnavailable:
-        context["code"] = "unavailable"
-        return error_response(settings, origin, unavailable())
-    except Exception:
-        # The stack trace goes to the log; the client learns nothing internal.
-        log.exception("unexpected error answering a %s request", what)
-        context["code"] = "internal_error"
-        return error_response(settings, origin, internal_error())
+    except Exception as error:
+        # An ApiError as itself, an outage as 503, anything else (logged) as 500.
+        response, exchange.log_fields["code"] = respond_to_error(settings, origin, error)
+        return response
 
 
 def _read_body(settings: Settings, request: flask.Request, exchange: Exchange) -> bytes:
     limit = settings.max_body_bytes
-    too_large = ApiError(413, "body_too_large", f"Request body must be at most {limit} bytes")
     if request.content_length is not None and request.content_length > limit:
-        # Mark the body as read, or functions-framework reads all of it into memory
-        # before our 413 goes out (and waits for every byte a slow client trickles).
-        request._cached_data = b""
         exchange.body_left = True
-        raise too_large
+        raise BodyTooLarge(limit)
+    # Never more than the limit and a byte: a huge body stays out of memory.
     raw = request.stream.read(limit + 1)
-    # functions-framework reads the whole body after we answer unless it
-    # finds it cached; caching what we read keeps a huge body out of memory.
-    request._cached_data = raw
     if len(raw) > limit:
         exchange.body_left = True
-        raise too_large
+        raise BodyTooLarge(limit)
     return raw
 
 
@@ -157,9 +138,9 @@ def admitted_key(
     """
     key = extract_api_key(headers)
     if key is None:
-        raise missing_key()
+        raise ApiKeyMissing()
     if len(key) > MAX_API_KEY_CHARS:
-        raise invalid_key()
+        raise ApiKeyInvalid()
     key_hash = hash_api_key(header_bytes(key))
     admitted = admission.admit(key_hash, address)
     exchange.quota = admitted.quota

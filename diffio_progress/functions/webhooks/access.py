@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from diffio_progress.core.auth import Caller, authenticate
-from diffio_progress.core.errors import ApiError
+from diffio_progress.core.errors import KeyRefused
 from diffio_progress.core.webhook_access import check_may_write, check_same_user, target_key_id
 
-from ..admission import KEY_REFUSALS, Admission
+from ..admission import Admission
 from ..http_shell import Call, admitted_key
 from ..store import Document
 from .keys import KeyStore
@@ -40,7 +40,7 @@ class WebhookAccess:
 
     def authorize(self, call: Call, requested: str | None) -> Authorized:
         """The caller and the target key id, or the 401/403/404/429 that stops the call."""
-        context = call.exchange.context
+        context = call.exchange.log_fields
         key_hash, admitted = admitted_key(self.admission, call.headers, call.address, call.exchange)
         key_doc = self.keys.by_hash(key_hash)
         if key_doc is not None and isinstance(key_doc.get("keyId"), str):
@@ -50,9 +50,8 @@ class WebhookAccess:
             caller = authenticate(key_doc, self.clock())
             assert key_doc is not None
             check_may_write(key_doc)
-        except ApiError as error:
-            if error.code in KEY_REFUSALS:
-                self.admission.refused(key_hash, error)
+        except KeyRefused as error:
+            self.admission.refused(key_hash, error)
             raise
         self.admission.accepted(key_hash, admitted)
         context.update(keyId=caller.key_id, userId=caller.user_id)

@@ -12,18 +12,19 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import flask
 
-from diffio_progress.core.errors import ApiError
+from diffio_progress.core.errors import WebhooksDisabled
 from diffio_progress.core.request import parse_json_object
 from diffio_progress.core.webhook_records import test_payload
 from diffio_progress.core.webhook_requests import invalid_url, parse_configure, parse_test_event
 
 from ..admission import Admission
-from ..config import WEBHOOK_SINK, Settings
+from ..clock import utcnow
+from ..config import Settings
 from ..events.pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
 from ..http_shell import Call, serve
 from .access import WebhookAccess
@@ -31,18 +32,8 @@ from .keys import KeyStore
 from .sinks import WebhookSink
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def disabled() -> ApiError:
-    return ApiError(503, "webhooks_disabled", f"Webhooks are turned off here ({WEBHOOK_SINK}=off)")
-
-
 class _WebhooksHandler:
     """What both functions share: settings, access checks, the sink, the clock."""
-
-    what = "webhooks"
 
     def __init__(
         self,
@@ -50,7 +41,7 @@ class _WebhooksHandler:
         keys: KeyStore,
         sink: WebhookSink | None,
         poster: PinnedPoster,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
@@ -60,7 +51,7 @@ class _WebhooksHandler:
         self.clock = clock
 
     def __call__(self, request: flask.Request) -> flask.Response:
-        return serve(self.settings, request, self.answer, self.what)
+        return serve(self.settings, request, self.answer)
 
     def answer(self, call: Call) -> dict[str, Any]:
         raise NotImplementedError
@@ -73,26 +64,24 @@ class _WebhooksHandler:
 
     def _sink(self) -> WebhookSink:
         if self.sink is None:
-            raise disabled()
+            raise WebhooksDisabled()
         return self.sink
 
 
 class ConfigureHandler(_WebhooksHandler):
     """``POST /v1/webhooks/configure``: create or update the (key, mode) endpoint."""
 
-    what = "webhooks_configure"
-
     def answer(self, call: Call) -> dict[str, Any]:
         allow_private = self.settings.webhook_allow_private_urls
         request = parse_configure(parse_json_object(call.raw), allow_private)
-        call.exchange.context["mode"] = request.mode
+        call.exchange.log_fields["mode"] = request.mode
         authorized = self.access.authorize(call, request.api_key_id)
         if not allow_private:
             self._check_addresses(request.url)
         webhook = self._sink().configure(
             request, authorized.api_key_id, authorized.caller.key_id, self.clock()
         )
-        call.exchange.context["endpointId"] = webhook["endpointId"]
+        call.exchange.log_fields["endpointId"] = webhook["endpointId"]
         return {"webhook": webhook}
 
     def _check_addresses(self, url: Any) -> None:
@@ -108,11 +97,9 @@ class ConfigureHandler(_WebhooksHandler):
 class TestEventHandler(_WebhooksHandler):
     """``POST /v1/webhooks/send_test_event``: a signed sample event to the (key, mode) endpoint."""
 
-    what = "webhooks_send_test_event"
-
     def answer(self, call: Call) -> dict[str, Any]:
         request = parse_test_event(parse_json_object(call.raw))
-        call.exchange.context.update(mode=request.mode, eventType=request.event_type)
+        call.exchange.log_fields.update(mode=request.mode, eventType=request.event_type)
         authorized = self.access.authorize(call, request.api_key_id)
         sink = self._sink()
         now = self.clock()
@@ -126,9 +113,9 @@ class TestEventHandler(_WebhooksHandler):
             request.sample,
         )
         sent = sink.send_test(request.event_type, request.mode, authorized.api_key_id, payload, now)
-        call.exchange.context["eventId"] = event_id
+        call.exchange.log_fields["eventId"] = event_id
         if "delivery" in sent:
-            call.exchange.context["delivery"] = sent["delivery"]["status"]
+            call.exchange.log_fields["delivery"] = sent["delivery"]["status"]
         return {
             "svixMessageId": sent["svixMessageId"],
             "eventId": event_id,

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from diffio_progress.core.endpoints import EndpointRefused, is_enabled, read_endpoint
-from diffio_progress.core.errors import ApiError
+from diffio_progress.core.errors import WebhookNotConfigured
 from diffio_progress.core.webhook_records import webhook_view
 from diffio_progress.core.webhook_requests import ConfigureRequest
 
@@ -40,12 +40,8 @@ class WebhookSink(Protocol):
         ...
 
 
-def not_configured() -> ApiError:
-    return ApiError(
-        404,
-        "webhook_not_configured",
-        "No webhook endpoint is configured for this API key and mode that takes this event type",
-    )
+def not_configured() -> WebhookNotConfigured:
+    return WebhookNotConfigured()
 
 
 def new_message_id() -> str:
