@@ -11,7 +11,16 @@ import yaml
 
 from tests.gcloud_tree import problems
 from tests.project import ROOT
-from tests.workflows import WORKFLOWS, fake_gcloud, load, run_bash, step_named, steps
+from tests.workflows import (
+    GCLOUD_STEPS,
+    WORKFLOWS,
+    deploy_env,
+    deployed,
+    load,
+    run_bash,
+    step_named,
+    steps,
+)
 
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
 # `owner/repo@<40 hex> # vX.Y.Z`: the SHA GitHub runs, the tag a reader recognizes.
@@ -49,8 +58,8 @@ def test_the_same_action_is_pinned_to_the_same_sha_everywhere() -> None:
 def test_dependabot_keeps_the_locks_and_the_actions_fresh() -> None:
     config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
     ecosystems = {u["package-ecosystem"]: u["directory"] for u in config["updates"]}
-    assert ecosystems == {"pip": "/", "github-actions": "/"}
-    assert not (ROOT / "package.json").exists()  # no npm tree to keep fresh
+    # npm: firebase-tools in package-lock.json, the deploy's only npm tree.
+    assert ecosystems == {"pip": "/", "github-actions": "/", "npm": "/"}
 
 
 def id_token_jobs(workflow: dict[Any, Any]) -> dict[str, dict[str, Any]]:
@@ -79,41 +88,15 @@ def test_the_deploy_job_runs_only_for_v_tags_in_the_production_environment() -> 
     # Nothing before the tests and the token: a dispatch from a branch stops after the tests.
     assert deploy["needs"] == "test"
     assert "branches" not in workflow["on"]["push"]
-    first = [s.get("uses", s.get("name", "")).split("@")[0] for s in deploy["steps"][:3]]
+    first = [s.get("uses", s.get("name", "")).split("@")[0] for s in deploy["steps"][:5]]
     assert first == [
         "actions/checkout",
+        "actions/setup-node",
+        "Install firebase-tools from the lockfile",  # before any credentials exist
         "google-github-actions/auth",
         "google-github-actions/setup-gcloud",
     ]
     assert deploy["steps"][0]["with"]["persist-credentials"] is False
-
-
-def deploy_env(tmp_path: Path, sink: str = "svix") -> dict[str, str]:
-    """The job's env as GitHub sets it with the documented defaults, and a recording gcloud."""
-    env = {
-        key: re.sub(r"\$\{\{ vars\.\w+ \|\| '(.*)' \}\}", r"\1", value)
-        for key, value in load("deploy.yml")["jobs"]["deploy"]["env"].items()
-    }
-    names = ("RUNTIME", "WEBHOOKS", "EVENTS", "REAPER", "SCHEDULER")
-    accounts = {f"{n}_SERVICE_ACCOUNT": f"{n.lower()}@p.iam.gserviceaccount.com" for n in names}
-    return {
-        **env,
-        **accounts,
-        **fake_gcloud(tmp_path),
-        "PROJECT_ID": "p",
-        "REGION": "us-central1",
-        "FIRESTORE_LOCATION": "nam5",
-        "WEBHOOK_SINK": sink,
-    }
-
-
-GCLOUD_STEPS = (
-    "Deploy the progress function",
-    "Deploy the webhooks API functions",
-    "Deploy the event function with both Eventarc triggers",
-    "Deploy the reaper",
-    "Schedule the reaper every minute",
-)
 
 
 @pytest.mark.parametrize("name", GCLOUD_STEPS)
@@ -131,15 +114,6 @@ def test_the_tree_check_catches_a_made_up_flag_or_command() -> None:
     assert problems(["functions", "deploy", "f", "--ingress-settings=everyone"])
     assert problems(["functions", "deployy", "f"])
     assert not problems(["functions", "deploy", "f", "--no-allow-unauthenticated", "--quiet"])
-
-
-def deployed(calls: list[list[str]]) -> dict[str, dict[str, str]]:
-    """Each `functions deploy` call's flags, by function name."""
-    return {
-        call[2]: dict(word.partition("=")[::2] for word in call[3:] if word.startswith("--"))
-        for call in calls
-        if call[:2] == ["functions", "deploy"]
-    }
 
 
 def test_public_functions_set_proxy_hops_and_ingress_from_repository_variables(

@@ -93,3 +93,40 @@ def run_bash(script: str, env: dict[str, str], *args: str) -> list[list[str]]:
     )
     assert result.returncode == 0, result.stderr
     return [line.split("\x1f")[:-1] for line in log.read_text().splitlines()]
+
+
+def deploy_env(tmp_path: Path, sink: str = "svix") -> dict[str, str]:
+    """The job's env as GitHub sets it with the documented defaults, and a recording gcloud."""
+    env = {
+        key: re.sub(r"\$\{\{ vars\.\w+ \|\| '(.*)' \}\}", r"\1", value)
+        for key, value in load("deploy.yml")["jobs"]["deploy"]["env"].items()
+    }
+    names = ("RUNTIME", "WEBHOOKS", "EVENTS", "REAPER", "SCHEDULER")
+    accounts = {f"{n}_SERVICE_ACCOUNT": f"{n.lower()}@p.iam.gserviceaccount.com" for n in names}
+    return {
+        **env,
+        **accounts,
+        **fake_gcloud(tmp_path),
+        "PROJECT_ID": "p",
+        "REGION": "us-central1",
+        "FIRESTORE_LOCATION": "nam5",
+        "WEBHOOK_SINK": sink,
+    }
+
+
+GCLOUD_STEPS = (
+    "Deploy the progress function",
+    "Deploy the webhooks API functions",
+    "Deploy the event function with both Eventarc triggers",
+    "Deploy the reaper",
+    "Schedule the reaper every minute",
+)
+
+
+def deployed(calls: list[list[str]]) -> dict[str, dict[str, str]]:
+    """Each `functions deploy` call's flags, by function name."""
+    return {
+        call[2]: dict(word.partition("=")[::2] for word in call[3:] if word.startswith("--"))
+        for call in calls
+        if call[:2] == ["functions", "deploy"]
+    }
