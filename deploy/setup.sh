@@ -34,7 +34,8 @@ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbui
   artifactregistry.googleapis.com firestore.googleapis.com firebaserules.googleapis.com \
   eventarc.googleapis.com secretmanager.googleapis.com cloudscheduler.googleapis.com \
   iamcredentials.googleapis.com sts.googleapis.com monitoring.googleapis.com \
-  logging.googleapis.com --project="$PROJECT"
+  logging.googleapis.com firebase.googleapis.com firebasehosting.googleapis.com \
+  --project="$PROJECT"
 
 for name in runtime webhooks events reaper scheduler deployer; do
   gcloud iam service-accounts describe "$(account $name)" --project="$PROJECT" >/dev/null 2>&1 ||
@@ -93,10 +94,13 @@ if [ "${WEBHOOK_SINK:-off}" = "svix" ]; then
 fi
 
 # monitoring.editor and logging.configWriter: the deploy's last step applies monitoring/
-# (alert policies, SLOs, dashboards, log-based metrics).
+# (alert policies, SLOs, dashboards, log-based metrics). firebasehosting.admin publishes the
+# routing table (firebase.json's rewrites); firebase-tools first checks that the Hosting API is
+# enabled, which needs serviceusage.services.get (serviceUsageConsumer).
 for role in roles/cloudfunctions.developer roles/run.admin roles/eventarc.admin \
     roles/cloudscheduler.admin roles/firebaserules.admin roles/datastore.indexAdmin \
-    roles/monitoring.editor roles/logging.configWriter; do
+    roles/monitoring.editor roles/logging.configWriter roles/firebasehosting.admin \
+    roles/serviceusage.serviceUsageConsumer; do
   on_project "$DEPLOYER" "$role"
 done
 for name in runtime webhooks events reaper scheduler; do

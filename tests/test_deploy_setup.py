@@ -121,6 +121,19 @@ def test_the_svix_tokens_are_readable_by_the_functions_that_send_only(tmp_path: 
     assert not [c for c in setup_calls(tmp_path, sink="off") if c[0] == "secrets"]
 
 
+def test_the_deployer_may_publish_the_routes_and_the_docs_say_so(tmp_path: Path) -> None:
+    grants = project_grants(setup_calls(tmp_path))
+    for role in ("roles/firebasehosting.admin", "roles/serviceusage.serviceUsageConsumer"):
+        assert grants[(account("deployer"), role)] is None, role  # project-wide: sites, APIs
+    calls = setup_calls(tmp_path)
+    [enable] = [c for c in calls if c[:2] == ["services", "enable"]]
+    assert "firebasehosting.googleapis.com" in enable and "firebase.googleapis.com" in enable
+    security = (ROOT / "docs" / "security.md").read_text()
+    assert re.search(r"^\| deployer \|[^\n]*`roles/firebasehosting.admin`", security, re.M)
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "TRUSTED_PROXY_HOPS=2" in operations and "unverified" in operations
+
+
 @pytest.fixture(scope="module")
 def attribute_condition(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The provider's condition as a first run of the setup creates it."""
