@@ -39,6 +39,10 @@ JOB_FIELDS = (
 )
 _RANK = {PENDING: 0, RUNNING: 1, COMPLETE: 2, FAILED: 2}
 START_STATES: dict[str, StageStatus] = {JobState.PENDING: PENDING, JobState.RUNNING: RUNNING}
+# A clean exit that left its stage unfinished: nothing will ever report the result.
+NO_RESULT = "Worker exited without reporting a result"
+# Executions that ended: the reaper ends their stages still pending or running.
+REAPED_JOB_STATES = DEAD_JOB_STATES | {JobState.SUCCEEDED}
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,9 @@ class ExecutionEnded:
     """Cloud Run says the stage's execution ended: the reaper's update for a dead worker.
 
     Applied only while the stored ``executionName`` is still ``execution_name``
-    (the stage has not moved on to another execution), and only for a dead
-    state (``FAILED``, ``CANCELLED``); the stage then fails as the live mapping says.
+    (the stage has not moved on to another execution), and only for an ended
+    state: ``FAILED``, ``CANCELLED`` (the stage then fails as the live mapping
+    says) or ``SUCCEEDED`` (the worker exited without reporting its result).
     """
 
     execution_name: str
@@ -97,13 +102,11 @@ def next_document(current: Mapping[str, Any] | None, change: Change) -> dict[str
     if status in (COMPLETE, FAILED):
         return None
     if isinstance(change, ExecutionEnded):
-        if change.live.job_state not in DEAD_JOB_STATES:
+        if change.live.job_state not in REAPED_JOB_STATES:
             return None
         if current is None or stored["executionName"] != change.execution_name:
             return None
-        # The failure a poll with the live lookup shows (apply_live): one rule, two places.
-        dead = apply_live(read_stage(current), change.live)
-        change = Fail(dead.error or "", dead.error_details, change.live.job_state)
+        change = _reaped(current, change.live)
     progress = clamp_progress(stored["progress"])
     document = {**stored, "status": status, "progress": progress, "error": None}
     document["errorDetails"] = None
@@ -135,3 +138,13 @@ def next_document(current: Mapping[str, Any] | None, change: Change) -> dict[str
             statusMessage=None,
         )
     return document
+
+
+def _reaped(current: Mapping[str, Any], live: LiveExecution) -> Fail:
+    """The failure the reaper writes for a stage whose execution ended (events contract §5)."""
+    stage = read_stage(current)
+    if live.job_state == JobState.SUCCEEDED:
+        return Fail(stage.error or NO_RESULT, stage.error_details, JobState.SUCCEEDED)
+    # The failure a poll with the live lookup shows (apply_live): one rule, two places.
+    dead = apply_live(stage, live)
+    return Fail(dead.error or "", dead.error_details, live.job_state)

@@ -180,7 +180,8 @@ class StageWriter:
         """The reaper's write: fail the stage because its execution ``execution_name`` died.
 
         Refused when the stage already finished (a worker's ``complete`` wins), when
-        it now names another execution, or when ``live`` is not ``FAILED``/``CANCELLED``.
+        it now names another execution, or when ``live`` has not ended
+        (``FAILED``, ``CANCELLED``, or ``SUCCEEDED`` without a result).
         """
         return self._write(ExecutionEnded(execution_name, live))
 

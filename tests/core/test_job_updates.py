@@ -86,9 +86,19 @@ def test_without_a_condition_message_the_details_stay_empty() -> None:
     assert (document["error"], document["errorDetails"]) == ("Cloud Run execution failed", None)
 
 
-@pytest.mark.parametrize("state", ["SUCCEEDED", "RUNNING", "PENDING"])
-def test_a_live_execution_that_is_not_dead_writes_nothing(state: str) -> None:
+@pytest.mark.parametrize("state", ["RUNNING", "PENDING"])
+def test_a_live_execution_that_has_not_ended_writes_nothing(state: str) -> None:
     assert next_document(RUNNING_JOB, ended(state)) is None
+
+
+def test_an_execution_that_succeeded_without_a_result_fails_the_stage() -> None:
+    document = next_document(RUNNING_JOB, ended("SUCCEEDED", message="Execution completed"))
+    assert document is not None
+    assert (document["status"], document["jobState"]) == ("failed", "SUCCEEDED")
+    assert (document["error"], document["errorDetails"]) == (
+        "Worker exited without reporting a result",
+        None,
+    )
 
 
 @pytest.mark.parametrize(

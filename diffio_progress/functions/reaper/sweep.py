@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from diffio_progress.core.job_updates import REAPED_JOB_STATES
 from diffio_progress.core.paths import DocPath
 from diffio_progress.core.reaping import (
     CANDIDATE_STATUSES,
@@ -21,7 +22,7 @@ from diffio_progress.core.reaping import (
     next_cursor,
     reached,
 )
-from diffio_progress.core.stages import DEAD_JOB_STATES, LiveExecution
+from diffio_progress.core.stages import LiveExecution
 
 from ..clock import utcnow
 from ..cloud_run import LookupResult
@@ -36,7 +37,7 @@ _WRITERS = 8
 
 @dataclass(frozen=True)
 class Death:
-    """A stage whose execution Cloud Run reports dead."""
+    """A stage whose execution Cloud Run reports ended: dead, or exited without a result."""
 
     path: DocPath
     execution_name: str
@@ -101,7 +102,7 @@ class Reaper:
             else:
                 result, name = next(results), item.execution_name
                 if isinstance(result, LiveExecution):
-                    if result.job_state in DEAD_JOB_STATES:
+                    if result.job_state in REAPED_JOB_STATES:
                         dead.append(Death(path, name, result))
                     continue
                 problem = result.reason

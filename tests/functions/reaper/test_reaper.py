@@ -83,8 +83,38 @@ def test_the_stored_error_and_details_win_and_a_pending_stage_is_reaped_too(
     }
 
 
-@pytest.mark.parametrize("reply", [replies.succeeded, replies.running, replies.pending])
-def test_a_live_execution_or_one_that_succeeded_writes_nothing(
+def test_an_execution_that_succeeded_without_a_result_fails_its_stage(
+    stages: Stages, make_reaper: Callable[..., Reaper]
+) -> None:
+    # The worker exited cleanly and never wrote complete: nothing else ever will.
+    silent = stages.add(replies.succeeded)
+    queued = stages.add(replies.succeeded, status="pending", progress=0, jobState="PENDING")
+    said = stages.add(replies.succeeded, error="Upload failed", errorDetails="503 from storage")
+    before = stages.read(silent)
+
+    assert make_reaper()() == Summary(checked=3, failed=3)
+
+    assert without_time(stages.read(silent)) == {
+        **RUNNING_JOB,
+        "executionName": before["executionName"],
+        "status": "failed",
+        "jobState": "SUCCEEDED",
+        "error": "Worker exited without reporting a result",
+        "errorDetails": None,
+        "statusMessage": None,
+    }
+    assert stages.read(queued)["status"] == "failed"
+    assert {k: stages.read(said)[k] for k in ("error", "errorDetails", "jobState")} == {
+        "error": "Upload failed",
+        "errorDetails": "503 from storage",
+        "jobState": "SUCCEEDED",
+    }
+    # A second call finds nothing left to end.
+    assert make_reaper()() == Summary()
+
+
+@pytest.mark.parametrize("reply", [replies.running, replies.pending])
+def test_a_live_execution_writes_nothing(
     stages: Stages, make_reaper: Callable[..., Reaper], reply: Callable[[str], replies.Reply]
 ) -> None:
     path = stages.add(reply)
