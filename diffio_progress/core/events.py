@@ -20,6 +20,7 @@ from .stages import (
     FAILED,
     PENDING,
     PROCESSING,
+    RUNNING,
     normalize_status,
     text_field,
 )
@@ -65,6 +66,24 @@ def is_new(kind: EventKind, recorded: Iterable[str]) -> bool:
     skipped state (queued straight to completed) is never invented afterwards.
     """
     return all(kind.rank > RANKS.get(event_type, 2) for event_type in recorded)
+
+
+def as_event_body(
+    body: Mapping[str, Any], jobs: Iterable[Mapping[str, Any] | None], created: bool
+) -> Mapping[str, Any]:
+    """The composed ``body`` with its status as events see it (events-contract.md §2).
+
+    Creating a generation is queuing it: the creation's event is queued unless
+    the generation already ended. Otherwise a generation is processing only
+    once one of its own job documents (``jobs``) is running or complete; rule 6
+    alone (the project's MP3, shared by all its generations) leaves it queued.
+    """
+    status = body["status"]
+    if status != PROCESSING:
+        return body
+    if created or not any(job_status(job) in (RUNNING, COMPLETE) for job in jobs):
+        return {**body, "status": PENDING}
+    return body
 
 
 def in_rank_order(event_types: Iterable[str]) -> list[str]:

@@ -152,15 +152,35 @@ def test_a_video_project_reads_its_third_stage(
     assert harness.event_doc(COMPLETED_EVENT)["payload"]["hasVideo"] is True
 
 
-def test_a_generation_created_after_its_stages_began_starts_at_processing(
+def test_a_generation_in_a_project_whose_mp3_is_ready_is_queued_until_its_own_job_runs(
     seed: Seeder, writes: Writes, harness: Harness
 ) -> None:
-    # The queued state was never true when the event was recorded: it is not invented.
+    # Rule 6 completes preprocessing for every generation of the project; a poll says
+    # processing, but for events creating a generation is queuing it (contract §2).
     seed.project(PROJECT_ID, "user-1", audioOriginalMp3Ready=True)
-    assert harness.send(harness.handler(), writes.generation()).outcome == (
+    handler = harness.handler()
+    assert harness.send(handler, writes.generation()).outcome == f"recorded {QUEUED_EVENT}"
+    assert harness.event_doc(QUEUED_EVENT)["payload"]["status"] == "queued"
+    # A job queued as pending is no news; its own job running is.
+    assert harness.send(handler, writes.job("inference", "pending")).outcome != (
         f"recorded {PROCESSING_EVENT}"
     )
-    assert set(harness.outbox()) == {PROCESSING_EVENT}
+    assert harness.send(handler, writes.job("inference", "running", 5)).outcome == (
+        f"recorded {PROCESSING_EVENT}"
+    )
+    assert set(harness.outbox()) == {QUEUED_EVENT, PROCESSING_EVENT}
+
+
+def test_a_generation_created_after_its_stages_began_is_still_queued_first(
+    seed: Seeder, writes: Writes, harness: Harness
+) -> None:
+    seed.project(PROJECT_ID, "user-1")
+    writes.job("preProcessing", "running", 10)
+    handler = harness.handler()
+    assert harness.send(handler, writes.generation()).outcome == f"recorded {QUEUED_EVENT}"
+    assert harness.send(handler, writes.job("preProcessing", "complete", 100)).outcome == (
+        f"recorded {PROCESSING_EVENT}"
+    )
 
 
 def test_a_missing_project_or_generation_is_logged_and_acknowledged(
