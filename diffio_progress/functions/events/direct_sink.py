@@ -1,8 +1,11 @@
 """The ``direct`` sink: POST each event to the key's live endpoints, signed as Svix signs.
 
 Endpoints are read once per call (one query on ``apiKeyId``) from the
-``webhooks`` database; ``(default)`` is never read for them. Each delivery
-is the JSON payload with ``svix-id`` (the ``eventId``), ``svix-timestamp`` and
+``webhooks`` database; ``(default)`` is never read for them. An event goes
+to all of them at once, each on its own thread (at most ``MAX_ENDPOINTS``), so
+a slow endpoint never holds another back; each POST has the delivery's deadline,
+and none outlives the call's one overall deadline. Each delivery is the JSON
+payload with ``svix-id`` (the ``eventId``), ``svix-timestamp`` and
 ``svix-signature`` made by the ``svix`` library, so the official SDK's
 ``client.webhooks.verify_signature`` accepts it. A malformed or refused
 endpoint is skipped with one warning naming its id, never its secret.
@@ -14,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -37,8 +41,12 @@ from .sinks import Delivery
 log = logging.getLogger(__name__)
 
 USER_AGENT = "diffio-progress-webhooks/1"
-# More endpoints than this for one key is a mistake, not a fan-out to honour.
+# More endpoints than this for one key is a mistake, not a fan-out to honour;
+# it is also how many POSTs of one event run at once.
 MAX_ENDPOINTS = 20
+# One call's deliveries (up to three events, each to every endpoint at once) end by then.
+CALL_DEADLINE_SECONDS = 30.0
+_REACHED, _REFUSED = "reached", "refused"
 
 
 def body_bytes(payload: dict[str, Any]) -> bytes:
@@ -77,13 +85,21 @@ class DirectSink:
         connection: FirestoreConnection,
         poster: PinnedPoster,
         clock: Callable[[], datetime] = utcnow,
+        call_deadline_seconds: float = CALL_DEADLINE_SECONDS,
     ) -> None:
         self._connection = connection
         self.poster = poster
         self._clock = clock
+        self.call_deadline_seconds = call_deadline_seconds
+
+    @property
+    def deadline_seconds(self) -> float:
+        """The longest one event's delivery takes: every endpoint at once, one deadline."""
+        return self.poster.deadline_seconds
 
     def session(self, api_key_id: str) -> _DirectSession:
-        return _DirectSession(self, self.endpoints(api_key_id))
+        ends = time.monotonic() + self.call_deadline_seconds
+        return _DirectSession(self, self.endpoints(api_key_id), ends)
 
     def close(self) -> None:
         pass  # every delivery opens and closes its own connection
@@ -118,54 +134,79 @@ class DirectSink:
                 )
         return found
 
-    def post(self, endpoint: Endpoint, event: OutboxEvent) -> None:
+    def signed(self, endpoint: Endpoint, event: OutboxEvent) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of ``event`` for ``endpoint``: CPU work, before any deadline."""
         body = body_bytes(event.payload)
-        headers = signed_headers(endpoint.secrets, event.event_id, body, self._clock())
-        self.poster.post(endpoint.url, body, headers)
+        return body, signed_headers(endpoint.secrets, event.event_id, body, self._clock())
 
 
 class _DirectSession:
-    def __init__(self, sink: DirectSink, endpoints: list[Endpoint]) -> None:
+    def __init__(self, sink: DirectSink, endpoints: list[Endpoint], call_deadline: float) -> None:
         self._sink = sink
         self._endpoints = endpoints
+        self._call_deadline = call_deadline
         self._refused: set[str] = set()
 
     def send(self, event: OutboxEvent) -> Delivery:
-        delivered: list[str] = []
-        failures: list[str] = []
-        for endpoint in self._endpoints:
-            wanted = endpoint.wants(event.event_type)
-            if not wanted or endpoint.endpoint_id in event.delivered_to:
-                continue  # not subscribed, or reached on an earlier attempt
-            if endpoint.endpoint_id in self._refused:
-                continue
-            started = time.monotonic()
-            try:
-                self._sink.post(endpoint, event)
-            except DeliveryRefused as refused:
-                # Never retried: the rule will refuse it again.
-                self._refused.add(endpoint.endpoint_id)
-                log.warning(
-                    "webhook endpoint %s skipped: %s",
-                    endpoint.endpoint_id,
-                    refused,
-                    extra={"fields": {"endpointId": endpoint.endpoint_id}},
-                )
-                continue
-            except DeliveryError as failed:
-                failures.append(f"endpoint {endpoint.endpoint_id}: {failed}")
-                continue
-            delivered.append(endpoint.endpoint_id)
-            log.info(
-                "delivered %s to webhook endpoint %s",
-                event.event_type,
+        """POST ``event`` to every endpoint that wants it and lacks it, all at once."""
+        due = [
+            endpoint
+            for endpoint in self._endpoints
+            # Not subscribed, reached on an earlier attempt, or refused by the SSRF rules.
+            if endpoint.wants(event.event_type)
+            and endpoint.endpoint_id not in event.delivered_to
+            and endpoint.endpoint_id not in self._refused
+        ]
+        if not due:
+            return Delivery()
+        requests = [self._sink.signed(endpoint, event) for endpoint in due]
+        deadline = min(time.monotonic() + self._sink.deadline_seconds, self._call_deadline)
+
+        def post(index: int) -> str:
+            return self._post(due[index], event, *requests[index], deadline)
+
+        if len(due) == 1:
+            results = [post(0)]
+        else:
+            with ThreadPoolExecutor(len(due), thread_name_prefix="webhook-post") as pool:
+                results = list(pool.map(post, range(len(due))))
+        delivered = tuple(e.endpoint_id for e, r in zip(due, results, strict=True) if r == _REACHED)
+        return Delivery(delivered, tuple(r for r in results if r not in (_REACHED, _REFUSED)))
+
+    def _post(
+        self,
+        endpoint: Endpoint,
+        event: OutboxEvent,
+        body: bytes,
+        headers: dict[str, str],
+        deadline: float,
+    ) -> str:
+        """One endpoint's delivery: ``_REACHED``, ``_REFUSED`` or the failure, safe to log."""
+        started = time.monotonic()
+        try:
+            self._sink.poster.post(endpoint.url, body, headers, deadline)
+        except DeliveryRefused as refused:
+            # Never retried: the rule will refuse it again.
+            self._refused.add(endpoint.endpoint_id)
+            log.warning(
+                "webhook endpoint %s skipped: %s",
                 endpoint.endpoint_id,
-                extra={
-                    "fields": {
-                        "endpointId": endpoint.endpoint_id,
-                        "eventId": event.event_id,
-                        "latencySeconds": round(time.monotonic() - started, 4),
-                    }
-                },
+                refused,
+                extra={"fields": {"endpointId": endpoint.endpoint_id}},
             )
-        return Delivery(tuple(delivered), tuple(failures))
+            return _REFUSED
+        except DeliveryError as failed:
+            return f"endpoint {endpoint.endpoint_id}: {failed}"
+        log.info(
+            "delivered %s to webhook endpoint %s",
+            event.event_type,
+            endpoint.endpoint_id,
+            extra={
+                "fields": {
+                    "endpointId": endpoint.endpoint_id,
+                    "eventId": event.event_id,
+                    "latencySeconds": round(time.monotonic() - started, 4),
+                }
+            },
+        )
+        return _REACHED

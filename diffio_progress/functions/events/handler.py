@@ -17,7 +17,13 @@ from typing import Any
 
 from diffio_progress.core import paths
 from diffio_progress.core.errors import StoreUnavailable
-from diffio_progress.core.events import EVENT_TYPES, Target, may_change_status, outbox_path
+from diffio_progress.core.events import (
+    EVENT_TYPES,
+    Target,
+    as_event_body,
+    may_change_status,
+    outbox_path,
+)
 from diffio_progress.core.progress import compose
 from diffio_progress.core.stages import RESTORED_VIDEO, has_video, stage_names
 
@@ -26,21 +32,16 @@ from ..clock import utcnow
 from ..config import WEBHOOK_MAX_AGE_HOURS, Settings
 from ..store import FirestoreStore
 from .cloud_event import DocumentWrite, MalformedEvent, decode
+from .delivery import Deliverer, DeliveryFailed, LeaseHeld
 from .outbox import Outbox, OutboxEvent, Recorded
 from .sinks import Sink
+
+__all__ = ["DeliveryFailed", "EventHandler", "LeaseHeld", "Outcome"]
 
 log = logging.getLogger("diffio_progress.events")
 
 # A project's media type never changes (data contract): remember it, read one job less.
 _PROJECTS_REMEMBERED = 100_000
-
-
-class DeliveryFailed(Exception):
-    """A delivery failed; the call must fail so that Eventarc retries it."""
-
-    # Logged with the failure: what the call recorded, and how long the oldest event still
-    # undelivered has waited (monitoring/'s log metrics count and alert on them).
-    fields: dict[str, Any] = {}
 
 
 @dataclass
@@ -68,6 +69,7 @@ class EventHandler:
         self.outbox = outbox
         self.sink = sink
         self.clock = clock
+        self.deliverer = Deliverer(outbox, sink) if sink is not None else None
         self._video: LockedCache[str, bool] = LockedCache(_PROJECTS_REMEMBERED)
 
     def __call__(self, event: Any) -> Outcome:
@@ -79,7 +81,12 @@ class EventHandler:
             "document": attributes.get("document"),
         }
         try:
-            outcome = self._handle(event)
+            outcome = self._handle(event, str(attributes.get("id") or ""))
+        except LeaseHeld as held:
+            outcome = Outcome("another call is delivering; Eventarc retries", logging.WARNING)
+            outcome.fields["waitingFor"] = list(held.args)
+            self._log(outcome, context, started)
+            raise
         except DeliveryFailed as failed:
             outcome = Outcome("delivery failed; Eventarc retries", logging.ERROR)
             outcome.fields["failures"] = list(failed.args)
@@ -104,7 +111,7 @@ class EventHandler:
         message = f"event {context['ceId']}: {outcome.outcome}"
         log.log(outcome.level, message, extra={"fields": {"outcome": outcome.outcome, **fields}})
 
-    def _handle(self, event: Any) -> Outcome:
+    def _handle(self, event: Any, ce_id: str) -> Outcome:
         try:
             write = decode(event)
         except MalformedEvent as malformed:
@@ -115,7 +122,7 @@ class EventHandler:
             return expired
         if not may_change_status(write.target, write.before, write.after):
             return Outcome("cannot change the status; nothing read")
-        return self._record_and_deliver(write.target)
+        return self._record_and_deliver(write.target, ce_id)
 
     def _expired(self, write: DocumentWrite) -> Outcome | None:
         """Give up on an event Eventarc has retried for longer than WEBHOOK_MAX_AGE_HOURS.
@@ -134,21 +141,24 @@ class EventHandler:
             logging.ERROR,
         )
 
-    def _record_and_deliver(self, target: Target) -> Outcome:
+    def _record_and_deliver(self, target: Target, ce_id: str) -> Outcome:
         project_id, generation_id = target.api_project_id, target.generation_id
         docs = self._read(project_id, generation_id)
         project, generation = docs.project, docs.generation
         if project is None or generation is None:
             missing = "project" if project is None else "generation"
             return Outcome(f"{missing} document missing; acknowledged", logging.WARNING)
-        body = compose(generation_id, project_id, project, docs.jobs, None, generation)
+        composed = compose(generation_id, project_id, project, docs.jobs, None, generation)
+        own_jobs = [docs.jobs.get(stage) for stage in stage_names(has_video(project))]
+        # Only the generation's creation gets past may_change_status without a stage.
+        body = as_event_body(composed, own_jobs, created=target.stage is None)
         recorded = self.outbox.record(project_id, generation_id, body, generation, docs.outbox)
         fields: dict[str, Any] = {
             "generationId": generation_id,
             "status": body["status"],
             "recorded": recorded.new.event_type if recorded.new else None,
         }
-        delivered = self._deliver(target, recorded)
+        delivered = self._deliver(target, recorded, ce_id)
         if delivered is not None:
             fields["delivered"] = delivered
         what = f"recorded {recorded.new.event_type}" if recorded.new else "nothing new"
@@ -176,10 +186,10 @@ class EventHandler:
                 jobs[RESTORED_VIDEO] = self.store.get_documents([path])[path]
         return _Documents(project, docs[generation_path], jobs, outbox)
 
-    def _deliver(self, target: Target, recorded: Recorded) -> list[str] | None:
-        """Deliver every undelivered event in rank order; the first failure fails the call."""
+    def _deliver(self, target: Target, recorded: Recorded, ce_id: str) -> list[str] | None:
+        """Deliver every undelivered event in rank order, each under this call's lease."""
         waiting = recorded.undelivered()
-        if self.sink is None or not waiting:
+        if self.deliverer is None or not waiting:
             return None
         api_key_id = waiting[-1].payload.get("apiKeyId")
         if not isinstance(api_key_id, str) or not api_key_id:
@@ -189,20 +199,14 @@ class EventHandler:
                 extra={"fields": {"generationId": target.generation_id}},
             )
             return None
-        session = self.sink.session(api_key_id)
-        delivered = []
-        for event in waiting:
-            delivery = session.send(event)
-            self._mark(target, event, list(delivery.delivered_to), delivery.ok)
-            if not delivery.ok:
-                failed = DeliveryFailed(*delivery.failures)
-                failed.fields = {
-                    "recorded": recorded.new.event_type if recorded.new else None,
-                    "oldestUndeliveredSeconds": self._waited(waiting),
-                }
-                raise failed
-            delivered.append(event.event_type)
-        return delivered
+        try:
+            return self.deliverer.deliver(target, waiting, api_key_id, ce_id)
+        except DeliveryFailed as failed:
+            failed.fields = {
+                "recorded": recorded.new.event_type if recorded.new else None,
+                "oldestUndeliveredSeconds": self._waited(waiting),
+            }
+            raise
 
     def _waited(self, waiting: list[OutboxEvent]) -> float | None:
         """Seconds since the oldest of ``waiting`` was recorded (its payload's ``createdAt``)."""
@@ -214,9 +218,6 @@ class EventHandler:
         except (TypeError, ValueError):  # none, or one that is not RFC 3339 with a zone
             return None
         return round((self.clock() - oldest).total_seconds(), 3)
-
-    def _mark(self, target: Target, event: OutboxEvent, reached: list[str], done: bool) -> None:
-        self.outbox.mark(target.api_project_id, target.generation_id, event, reached, done)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The outbox: forward-only events recorded atomically, then marked as delivered.
+"""The outbox: forward-only events recorded atomically, leased to one sender, marked delivered.
 
 ``apiProjects/{p}/generations/{g}/events/{eventType}`` (events-contract.md §4):
 one document per type at a fixed id. The caller reads all four in its batch;
@@ -7,16 +7,18 @@ one atomic commit without a transaction: create its document, and assert that
 no document of its rank or higher exists (a delete with an exists=false
 precondition, a no-op unless violated). Of two racing calls one commits and
 the other's preconditions fail; nobody holds a lock while others wait, and the
-job documents that workers write are never involved.
+job documents that workers write are never involved. Before sending, a call
+leases the event with a write conditional on the document's update time.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as google_exceptions
@@ -70,6 +72,18 @@ class Recorded:
         """The events still to deliver, in the order a client must receive them."""
         waiting = {e.event_type: e for e in self.events if not e.delivered}
         return [waiting[t] for t in in_rank_order(waiting)]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What claiming an event found: ``claimed`` (``event`` is fresh: send it), ``delivered``
+    (nothing to send), or ``busy`` (another call holds a live lease: send nothing)."""
+
+    state: str
+    event: OutboxEvent | None = None
+
+
+CLAIMED, DELIVERED, BUSY = "claimed", "delivered", "busy"
 
 
 def read_event(event_type: str, document: Mapping[str, Any]) -> OutboxEvent | None:
@@ -127,6 +141,8 @@ class Outbox:
             new = self._create(api_project_id, generation_id, body, generation)
             if new is not None:
                 events[new.event_type] = new
+                unseen = [t for t in EVENT_TYPES if RANKS[t] < new.rank and t not in present]
+                events.update(self._fresh(api_project_id, generation_id, unseen))
         ordered = tuple(events[t] for t in in_rank_order(events))
         return Recorded(new, ordered)
 
@@ -156,6 +172,30 @@ class Outbox:
                 return None  # a racing call recorded this event or a later one first
         return new
 
+    def _fresh(
+        self, api_project_id: str, generation_id: str, unseen: list[str]
+    ) -> dict[str, OutboxEvent]:
+        """The lower-ranked events the caller's read did not show, as they are now.
+
+        That read came before this call's commit: a racing call may have recorded
+        a lower event in between, which must reach every endpoint first. Nothing
+        lower can be recorded after this commit (forward only), so this is all.
+        """
+        if not unseen:
+            return {}
+        connection = self._connection
+        found = {}
+        with connection.guarded() as client:
+            refs = [client.document(*outbox_path(api_project_id, generation_id, t)) for t in unseen]
+            for snapshot in client.get_all(
+                refs, retry=connection.retry, timeout=connection.timeout
+            ):
+                if snapshot.exists:
+                    event = read_event(snapshot.id, snapshot.to_dict() or {})
+                    if event is not None:
+                        found[event.event_type] = event
+        return found
+
     def _new_event(
         self, body: Mapping[str, Any], generation: Mapping[str, Any]
     ) -> tuple[OutboxEvent, dict[str, Any]]:
@@ -174,6 +214,57 @@ class Outbox:
         }
         return OutboxEvent(event_type, event_id, payload), document
 
+    def claim(
+        self,
+        api_project_id: str,
+        generation_id: str,
+        event_type: str,
+        by: str,
+        lease_seconds: float,
+    ) -> Claim:
+        """Lease the event for one sender (events-contract.md §4 "One sender at a time").
+
+        A conditional write: the lease is set only if the document is still as
+        read (its update time), undelivered and not under a live lease. A live
+        lease is never retaken, whoever holds it (even the same CloudEvent).
+        """
+        connection = self._connection
+        path = outbox_path(api_project_id, generation_id, event_type)
+        with connection.guarded() as client:
+            ref = client.document(*path)
+            snapshot = ref.get(retry=connection.retry, timeout=connection.timeout)
+            document = (snapshot.to_dict() or {}) if snapshot.exists else {}
+            event = read_event(event_type, document) if snapshot.exists else None
+            if event is None or event.delivered:
+                return Claim(DELIVERED)
+            now = self._clock()
+            until = document.get("deliveringUntil")
+            if isinstance(until, datetime) and until > now:
+                return Claim(BUSY)
+            lease = {"deliveringUntil": now + timedelta(seconds=lease_seconds), "deliveringBy": by}
+            expires = time.monotonic() + lease_seconds
+            try:
+                # Sent once (no retry): a retried write that had landed would read as a conflict.
+                ref.update(
+                    lease,
+                    option=client.write_option(last_update_time=snapshot.update_time),
+                    retry=None,
+                    timeout=connection.timeout,
+                )
+            except google_exceptions.FailedPrecondition:
+                return Claim(BUSY)  # another call wrote it since: its claim, or its delivery
+        return Claim(CLAIMED, event, expires)
+
+    def release(self, api_project_id: str, generation_id: str, event_type: str) -> None:
+        """End this call's lease early (its delivery failed): a retry need not wait it out."""
+        connection = self._connection
+        with connection.guarded() as client:
+            client.document(*outbox_path(api_project_id, generation_id, event_type)).update(
+                {"deliveringUntil": firestore.DELETE_FIELD},
+                retry=connection.retry,
+                timeout=connection.timeout,
+            )
+
     def mark(
         self,
         api_project_id: str,
@@ -182,12 +273,16 @@ class Outbox:
         delivered_to: list[str],
         done: bool,
     ) -> None:
-        """Count an attempt, add the endpoints reached, and set ``deliveredAt`` when ``done``.
+        """Count an attempt, add the endpoints reached, set ``deliveredAt`` when ``done``,
+        and end the lease (the caller holds it).
 
         Plain field transforms, no read: a racing call marking the same event
         only adds the same endpoint ids and another attempt.
         """
-        fields: dict[str, Any] = {"attempts": firestore.Increment(1)}
+        fields: dict[str, Any] = {
+            "attempts": firestore.Increment(1),
+            "deliveringUntil": firestore.DELETE_FIELD,
+        }
         if delivered_to:
             fields["deliveredTo"] = firestore.ArrayUnion(delivered_to)
         if done:

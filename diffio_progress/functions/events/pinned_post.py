@@ -4,9 +4,13 @@ SSRF: every address the host resolves to must be public (unless private URLs
 are allowed), and the connection goes to the address that was checked, so a
 DNS answer that changes between the check and the dial (rebinding) cannot send
 it elsewhere; TLS still verifies the certificate for the URL's host name.
-Deadline: a watchdog shuts the socket down when the delivery's time is up, so
-a receiver that trickles bytes (even during the TLS handshake) cannot extend
-it. Redirects are never followed (httpcore does not follow them).
+Deadline: one per delivery, covering the lookup, the connection and the answer.
+The lookup runs on a thread of its own (getaddrinfo cannot be cancelled or given
+a timeout), so a host whose DNS hangs delays nobody else's lookup, and the
+caller stops waiting at the deadline. A watchdog shuts the socket down when
+the time is up, so a receiver that trickles bytes (even during the TLS
+handshake) cannot extend it. Redirects are never followed (httpcore does not
+follow them).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,8 +55,35 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-# getaddrinfo has no timeout of its own: it runs here, and the caller waits at most its deadline.
-_resolvers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
+# Lookups still running in this process (a hung one ends with the system resolver's own
+# timeouts); beyond this many, a new lookup fails at once and its delivery is retried.
+MAX_LOOKUPS_IN_FLIGHT = 256
+_lookups = threading.BoundedSemaphore(MAX_LOOKUPS_IN_FLIGHT)
+
+
+def resolve_within(resolve: Resolver, host: str, port: int, deadline: float) -> list[str]:
+    """``resolve(host, port)`` on a thread of its own, waited for until ``deadline`` at most.
+
+    Raises ``TimeoutError`` at the deadline (the lookup finishes unobserved) and
+    ``OSError`` when it fails or too many lookups are in flight.
+    """
+    if not _lookups.acquire(blocking=False):
+        raise OSError("too many DNS lookups in flight")
+    answer: Future[list[str]] = Future()
+
+    def run() -> None:
+        try:
+            answer.set_result(resolve(host, port))
+        except BaseException as error:
+            answer.set_exception(error)
+        finally:
+            _lookups.release()
+
+    threading.Thread(target=run, name="webhook-dns", daemon=True).start()
+    try:
+        return answer.result(timeout=max(deadline - time.monotonic(), 0.001))
+    except FutureTimeout:
+        raise TimeoutError(f"{host} did not resolve in time") from None
 
 
 @dataclass
@@ -64,9 +95,21 @@ class PinnedPoster:
     resolve: Resolver = system_resolver
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
 
-    def post(self, url: WebhookUrl, body: bytes, headers: Mapping[str, str]) -> int:
-        """The receiver's status code; ``DeliveryRefused`` or ``DeliveryError`` otherwise."""
-        deadline = time.monotonic() + self.deadline_seconds
+    def post(
+        self,
+        url: WebhookUrl,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float | None = None,
+    ) -> int:
+        """The receiver's status code; ``DeliveryRefused`` or ``DeliveryError`` otherwise.
+
+        ``deadline`` (``time.monotonic()``) defaults to ``deadline_seconds`` from now.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + self.deadline_seconds
+        if deadline <= time.monotonic():
+            raise DeliveryError("the call's delivery deadline has passed")
         address = self._checked_address(url, deadline)
         watchdog = _Watchdog(deadline)
         backend = _PinnedBackend(address, watchdog)
@@ -113,9 +156,8 @@ class PinnedPoster:
 
     def _checked_address(self, url: WebhookUrl, deadline: float) -> str:
         try:
-            future = _resolvers.submit(self.resolve, url.host, url.port)
-            addresses = future.result(timeout=max(deadline - time.monotonic(), 0.001))
-        except FutureTimeout:
+            addresses = resolve_within(self.resolve, url.host, url.port, deadline)
+        except TimeoutError:
             raise DeliveryError(f"{url.host} did not resolve in time") from None
         except OSError:
             raise DeliveryError(f"{url.host} does not resolve") from None

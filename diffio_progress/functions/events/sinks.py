@@ -32,6 +32,11 @@ class SinkSession(Protocol):
 class Sink(Protocol):
     name: str
 
+    @property
+    def deadline_seconds(self) -> float:
+        """The longest one ``send`` may take: a delivery's lease outlasts it by a margin."""
+        ...
+
     def session(self, api_key_id: str) -> SinkSession:
         """Get ready to send events of ``api_key_id`` (one Svix application, or its endpoints)."""
         ...

@@ -36,6 +36,9 @@ class SvixSink:
         from svix.api import Svix, SvixOptions
 
         self._svix = Svix(token, SvixOptions(server_url=server_url, timeout=timeout))
+        # The application and the message; a send that outlives its lease is still one
+        # message, as Svix deduplicates by the idempotency key.
+        self.deadline_seconds = 2 * timeout
         self._apps: LockedCache[str, str] = LockedCache(_APPS_REMEMBERED)
 
     @property

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# How a receiver answers: "ok" (204), "status:<code>", "redirect", "hang", "trickle", "close".
+# How a receiver answers: "ok" (204), "slow:<seconds>" (204 after that long), "status:<code>",
+# "redirect", "hang", "hold" (204 once ``hold_until`` is set), "trickle", "close".
 Behaviour = str
 
 
@@ -30,6 +31,8 @@ class Receiver:
     stopping: threading.Event = field(default_factory=threading.Event)
     tls: ssl.SSLContext | None = None  # serve https with this server context
     host: str = "127.0.0.1"  # the host name the URL uses
+    arrived: threading.Event = field(default_factory=threading.Event)  # set by each POST
+    hold_until: threading.Event | None = None  # what a "hold" receiver waits for
 
     def __post_init__(self) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -48,6 +51,7 @@ class Receiver:
     def record(self, item: Received) -> None:
         with self._lock:
             self.received.append(item)
+        self.arrived.set()
 
     @property
     def ids(self) -> list[str]:
@@ -76,10 +80,16 @@ def _make_handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             behaviour = receiver.behaviour
             if behaviour == "ok":
                 self._answer(204)
+            elif behaviour.startswith("slow:"):
+                receiver.stopping.wait(float(behaviour.split(":", 1)[1]))
+                self._answer(204)
             elif behaviour.startswith("status:"):
                 self._answer(int(behaviour.split(":", 1)[1]))
             elif behaviour == "redirect":
                 self._answer(307, {"Location": receiver.redirect_to})
+            elif behaviour == "hold" and receiver.hold_until is not None:
+                receiver.hold_until.wait(30)
+                self._answer(204)
             elif behaviour == "hang":
                 receiver.stopping.wait(30)
             elif behaviour == "trickle":

@@ -1,0 +1,91 @@
+"""One call, one deadline: endpoints are sent to at once, and a slow one holds back no other."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from google.cloud import firestore
+
+from diffio_progress.core.endpoints import ENDPOINTS
+from diffio_progress.core.events import QUEUED_EVENT
+from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler
+from diffio_progress.functions.events.pinned_post import PinnedPoster, Resolver
+from tests.functions.events.conftest import KEY_ID, PROJECT_ID, Harness, Writes, new_secret
+from tests.functions.events.receivers import Receiver
+
+
+def endpoint(db: firestore.Client, endpoint_id: str, url: str, key_id: str = KEY_ID) -> None:
+    """An endpoint with a chosen id: the query returns a key's endpoints in id order."""
+    db.document(ENDPOINTS, endpoint_id).set(
+        {"apiKeyId": key_id, "url": url, "secret": new_secret()}
+    )
+
+
+def direct(harness: Harness, deadline: float, resolve: Resolver | None = None) -> EventHandler:
+    poster = PinnedPoster(allow_private=True, deadline_seconds=deadline)
+    if resolve is not None:
+        poster.resolve = resolve
+    return harness.handler(poster, webhook_sink="direct", webhook_allow_private_urls=True)
+
+
+def test_an_endpoint_that_answers_slowly_does_not_hold_back_the_next_one(
+    db: firestore.Client,
+    writes: Writes,
+    harness: Harness,
+    receivers: Callable[..., Receiver],
+) -> None:
+    # The first endpoint answers only once the second has the event. Sent one after
+    # the other, the first runs out its deadline waiting; sent at once, both succeed.
+    second = receivers()
+    first = receivers("hold")
+    first.hold_until = second.arrived
+    endpoint(db, "ep_1_slow", first.url)
+    endpoint(db, "ep_2_quick", second.url)
+
+    outcome = harness.send(direct(harness, deadline=3.0), writes.generation())
+
+    assert outcome.fields["delivered"] == [QUEUED_EVENT]
+    assert len(first.received) == len(second.received) == 1
+    assert sorted(harness.event_doc(QUEUED_EVENT)["deliveredTo"]) == ["ep_1_slow", "ep_2_quick"]
+
+
+@pytest.fixture
+def stuck_dns() -> Iterator[tuple[Resolver, threading.Event]]:
+    """A resolver whose ``stuck-*`` names hang (until the test ends); others are loopback."""
+    released = threading.Event()
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host.startswith("stuck-"):
+            released.wait(60)
+        return ["127.0.0.1"]
+
+    yield resolve, released
+    released.set()
+
+
+def test_one_customers_hanging_dns_does_not_stall_anothers_delivery(
+    db: firestore.Client,
+    writes: Writes,
+    harness: Harness,
+    receiver: Receiver,
+    stuck_dns: tuple[Resolver, threading.Event],
+) -> None:
+    resolve, _ = stuck_dns
+    port = receiver.url.split(":")[2].split("/")[0]
+    for n in range(6):
+        endpoint(db, f"ep_stuck_{n}", f"http://stuck-{n}.test:{port}/hooks")
+    endpoint(db, "ep_other", f"http://other.test:{port}/hooks", key_id="key_other")
+    handler = direct(harness, deadline=1.0, resolve=resolve)
+
+    with pytest.raises(DeliveryFailed) as failed:
+        harness.send(handler, writes.generation())
+    assert "did not resolve in time" in str(failed.value)
+    assert receiver.received == []
+
+    # Those lookups still hang. Another customer's delivery resolves and lands all the same.
+    other = Writes(db, PROJECT_ID, "gen-other")
+    outcome = harness.send(handler, other.generation(apiKeyId="key_other"))
+    assert outcome.fields["delivered"] == [QUEUED_EVENT]
+    assert [r.path for r in receiver.received] == ["/hooks"]
