@@ -5,6 +5,8 @@
     writer.progress(45, "Processing audio")
     writer.complete()            # or writer.fail("Inference failed", "CUDA out of memory")
 
+Progress-only updates are paced (``pacing.py``): at most one per
+``PROGRESS_MIN_INTERVAL_SECONDS`` (default 2), the latest written when due.
 Every write is a Firestore transaction that reads the stage first, so progress
 never moves backwards and a finished stage (complete or failed) is never
 overwritten by a late or duplicate update, even with several writers racing
@@ -36,6 +38,7 @@ from diffio_progress.core.job_updates import (
 from diffio_progress.core.stages import ALL_STAGES, JobState, LiveExecution
 
 from .contention import with_patience
+from .pacing import DEFAULT_INTERVAL_SECONDS, PROGRESS_MIN_INTERVAL_SECONDS, Pacer
 
 GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
 # Cloud Run jobs set these in every task's environment.
@@ -86,6 +89,7 @@ class StageWriter:
         execution_name: str | None = None,
         max_attempts: int = 20,
         patience_seconds: float = 60.0,
+        min_interval_seconds: float = DEFAULT_INTERVAL_SECONDS,
     ) -> None:
         if stage not in ALL_STAGES:
             raise ValueError(f"stage must be one of {', '.join(ALL_STAGES)}, got {stage!r}")
@@ -98,6 +102,7 @@ class StageWriter:
         # max_attempts lost in a row keep trying, with pauses, for patience_seconds.
         self.max_attempts = max_attempts
         self.patience_seconds = patience_seconds
+        self.pacer = Pacer(min_interval_seconds, self._transact)
 
     @classmethod
     def from_environment(
@@ -135,6 +140,7 @@ class StageWriter:
                     f"/executions/{execution}"
                 )
         client = db or firestore.Client(project=project)
+        interval = env.get(PROGRESS_MIN_INTERVAL_SECONDS) or DEFAULT_INTERVAL_SECONDS
         return cls(
             client,
             api_project_id,
@@ -142,6 +148,7 @@ class StageWriter:
             stage,
             job_id=execution,
             execution_name=execution_name,
+            min_interval_seconds=float(interval),
         )
 
     def start(
@@ -164,7 +171,11 @@ class StageWriter:
         )
 
     def progress(self, percent: float, message: str | None = None) -> bool:
-        """Report ``percent`` (0..100) done; a value behind the stored one is ignored."""
+        """Report ``percent`` (0..100) done; a value behind the stored one is ignored.
+
+        Progress alone, within the interval of the last write, is held and
+        written when due (``True``); a newer update or any other write replaces it.
+        """
         return self._write(Progress(_check_percent(percent), message))
 
     def complete(self, message: str | None = None) -> bool:
@@ -189,7 +200,14 @@ class StageWriter:
         snapshot = self.ref.get()
         return (snapshot.to_dict() or {}) if snapshot.exists else None
 
+    def flush(self) -> None:
+        """Write a held progress update now (a worker about to exit without finishing)."""
+        self.pacer.flush()
+
     def _write(self, change: Change) -> bool:
+        return self.pacer.apply(change)
+
+    def _transact(self, change: Change) -> bool:
         def attempt() -> bool:
             transaction = self.db.transaction(max_attempts=self.max_attempts)
             return bool(_apply(transaction, self.ref, change))
