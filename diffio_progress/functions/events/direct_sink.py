@@ -23,6 +23,10 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+# A second to import: at start (wiring imports this module only for this sink), never
+# inside a call, where it would hold up every delivery behind the import lock.
+from svix.webhooks import Webhook
+
 from diffio_progress.core.endpoints import (
     ENDPOINTS,
     Endpoint,
@@ -62,8 +66,6 @@ def signed_headers(
     One signature per secret, space-separated (Standard Webhooks), so a receiver
     verifying with any one of them accepts the delivery during a rotation.
     """
-    from svix.webhooks import Webhook  # a second to import; only this sink needs it
-
     text = body.decode("utf-8")
     signature = " ".join(Webhook(secret).sign(event_id, now, text) for secret in secrets)
     return {

@@ -81,6 +81,7 @@ class Claim:
 
     state: str
     event: OutboxEvent | None = None
+    expires: float = 0.0  # time.monotonic() when a lease this call took runs out
 
 
 CLAIMED, DELIVERED, BUSY = "claimed", "delivered", "busy"
