@@ -262,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         db = local_firestore(stack)
         db_host = str(db._emulator_host)
+        say("warming up (svix, connections, the emulator) ...")
+        run_scenario(Scenario("warm-up"), db, db_host, 5, 0)
         for n, scenario in enumerate(SCENARIOS):
             say(f"scenario: {scenario.name} ...")
             results[scenario.name] = run_scenario(

@@ -1,6 +1,6 @@
 """Events per generation, and Firestore reads per job-document write, against polling every 2 s.
 
-    python -m diffio_progress.bench.event_reads [--step-seconds 1.0]
+    python -m diffio_progress.bench.event_reads [--step-seconds 1.0] [--progress-interval 2]
 
 One audio and one video generation run through the simulator (the worker-side
 writer, at the pace of `run`) at the same time. Every generation and job write
@@ -35,6 +35,7 @@ from diffio_progress.tools.cloud_events import written_event
 from diffio_progress.tools.event_world import create_endpoint
 from diffio_progress.tools.simulator import Pace, ensure_generation, simulate
 from diffio_progress.tools.webhook_receiver import WebhookReceiver
+from diffio_progress.worker.pacing import DEFAULT_INTERVAL_SECONDS
 
 from .event_world import PROJECT, USER, Arrivals, bench_key, local_firestore, printer
 from .rpc_count import RpcCounter, client_factory, reads
@@ -80,6 +81,8 @@ def poller(app: flask.Flask, key: str, project_id: str, generation_id: str, stop
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diffio_progress.bench.event_reads")
     parser.add_argument("--step-seconds", type=float, default=1.0)
+    # The stage writer's PROGRESS_MIN_INTERVAL_SECONDS: 0 writes every progress update.
+    parser.add_argument("--progress-interval", type=float, default=DEFAULT_INTERVAL_SECONDS)
     args = parser.parse_args(argv)
     say = printer()
     tally, arrivals, lock = Tally(), Arrivals(), threading.Lock()
@@ -120,7 +123,16 @@ def main(argv: list[str] | None = None) -> int:
             app = polling_app(settings, poll_counters[name])
             polled = (app, key, project_id, generation_id, stop)
             threads.append(threading.Thread(target=poller, args=polled))
-            simulated = (db, project_id, generation_id, video, pace, durations, name)
+            simulated = (
+                db,
+                project_id,
+                generation_id,
+                video,
+                pace,
+                durations,
+                name,
+                args.progress_interval,
+            )
             threads.append(threading.Thread(target=timed_simulation, args=simulated))
         for thread in threads:
             thread.start()
@@ -151,9 +163,17 @@ def timed_simulation(
     pace: Pace,
     durations: dict[str, float],
     name: str,
+    progress_interval: float,
 ) -> None:
     started = time.monotonic()
-    simulate(db, project_id, generation_id, has_video=video, pace=pace)
+    simulate(
+        db,
+        project_id,
+        generation_id,
+        has_video=video,
+        pace=pace,
+        progress_interval=progress_interval,
+    )
     durations[name] = time.monotonic() - started
 
 

@@ -216,7 +216,7 @@ class Eventarc:
         rng: random.Random,
         duplicates: float,
         max_age: float,
-        workers: int = 24,
+        workers: int = 32,
     ) -> None:
         self._handlers, self._rng = handlers, rng
         self._duplicates, self._max_age = duplicates, max_age

@@ -18,6 +18,7 @@ from diffio_progress.core.stages import (
     VIDEO_STAGES,
 )
 from diffio_progress.worker.generation_writer import GenerationWriter
+from diffio_progress.worker.pacing import DEFAULT_INTERVAL_SECONDS
 from diffio_progress.worker.stage_writer import StageWriter
 
 from .executions import Executions, NoExecutions
@@ -84,6 +85,7 @@ def simulate(
     stop: threading.Event | None = None,
     on_change: Callable[[str, str], None] | None = None,
     executions: Executions | None = None,
+    progress_interval: float = DEFAULT_INTERVAL_SECONDS,
 ) -> str:
     """Run the generation's stages in order; returns ``complete``, ``failed`` or ``killed``.
 
@@ -115,6 +117,7 @@ def simulate(
             # A Cloud Run worker's jobId is its execution's id (StageWriter.from_environment).
             job_id=name.rsplit("/", 1)[-1] if name else f"{stage}-{run_id}",
             execution_name=name,
+            min_interval_seconds=progress_interval,
         )
         for stage, name in names.items()
     }
