@@ -36,7 +36,7 @@ from diffio_progress.functions.events.delivery import Deliverer
 from diffio_progress.functions.events.handler import EventHandler
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.events.wiring import build_event_handler
-from diffio_progress.functions.store import FirestoreStore
+from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.tools.cloud_events import written_event
 from diffio_progress.tools.event_world import create_endpoint, new_signing_secret
 
@@ -103,9 +103,9 @@ def handlers(
     built, killers = [], []
     for _ in range(INSTANCES):
         factory = (lambda: proxied_client(proxy.host_port)) if proxy else None
-        store = FirestoreStore(3.0, factory, project=PROJECT)
+        connection = FirestoreConnection(3.0, factory, project=PROJECT)
         poster = PinnedPoster(allow_private=True, deadline_seconds=DEADLINE_SECONDS)
-        handler = build_event_handler(settings, store, poster)
+        handler = build_event_handler(settings, connection, poster)
         assert handler.sink is not None
         killer = KillingSink(handler.sink, scenario.kill, random.Random(rng.random()))
         handler.sink = killer

@@ -9,7 +9,7 @@ from google.cloud import firestore
 
 from diffio_progress.bench.rpc_count import CountingClient, RpcCounter
 from diffio_progress.worker.stage_writer import StageWriter
-from tests.conftest import TEST_PROJECT
+from tests.project import TEST_PROJECT
 
 PROJECT, GENERATION = "proj-pace", "gen-pace"
 

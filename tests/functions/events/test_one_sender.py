@@ -22,7 +22,7 @@ from diffio_progress.core.events import (
 )
 from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler, LeaseHeld
 from diffio_progress.functions.events.pinned_post import PinnedPoster
-from tests.functions.events.conftest import (
+from tests.functions.events.harness import (
     GENERATION_ID,
     PROJECT_ID,
     Event,
@@ -30,7 +30,7 @@ from tests.functions.events.conftest import (
     Writes,
 )
 from tests.functions.events.receivers import Receiver
-from tests.functions.events.test_ordering import race
+from tests.races import race
 
 
 def direct(harness: Harness) -> EventHandler:
@@ -80,11 +80,11 @@ def test_racing_writes_and_duplicate_events_deliver_each_event_once_in_rank_orde
             for e in (created, started)
             for n, h in enumerate(instances)
         ]
-        race(calls)
+        race(*calls)
         writes.job("preProcessing", "complete", 100)
         done = writes.job("inference", "complete", 100)
         race(
-            [
+            *[
                 partial(later, 0.1 * n, partial(eventarc, harness, h, done))
                 for n, h in enumerate(instances)
             ]

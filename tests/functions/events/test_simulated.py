@@ -17,9 +17,9 @@ from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.tools.bridge import Bridge, Change
 from diffio_progress.tools.cloud_events import written_event
 from diffio_progress.tools.simulator import Pace, ensure_generation, simulate
-from tests.conftest import TEST_PROJECT
-from tests.functions.events.conftest import KEY_ID, Harness
+from tests.functions.events.harness import KEY_ID, Harness
 from tests.functions.events.receivers import Receiver
+from tests.project import TEST_PROJECT
 from tests.seed import Seeder
 
 INSTANT = Pace(step_seconds=0, steps=3, queued_seconds=0, queue_steps=2)
