@@ -45,10 +45,11 @@ class Pacer:
         """Write ``change`` now, or hold it if it is a progress-only update that may wait.
 
         A held update returns ``True``; one behind this writer's own last
-        progress returns ``False`` at once (Firestore would refuse it).
+        progress returns ``False`` at once (Firestore would refuse it). An
+        interval of 0 writes every update.
         """
         with self._lock:
-            if isinstance(change, Progress) and self._progress_only(change):
+            if self.interval > 0 and isinstance(change, Progress) and self._progress_only(change):
                 if change.percent < self._percent:
                     return False
                 assert self._last is not None

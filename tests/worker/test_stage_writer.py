@@ -146,8 +146,9 @@ def test_unknown_stage_is_refused(db: firestore.Client) -> None:
 
 def test_two_writers_racing_on_one_stage(firestore_host: str, db: firestore.Client) -> None:
     """A worker reports 10..100 and completes while a duplicate keeps sending stale updates."""
-    fast = writer(firestore.Client(project=TEST_PROJECT), job_id="job-a")
-    late = writer(firestore.Client(project=TEST_PROJECT), job_id="job-b")
+    # Unpaced: every update reaches Firestore's transaction, which is what races here.
+    fast = writer(firestore.Client(project=TEST_PROJECT), job_id="job-a", min_interval_seconds=0)
+    late = writer(firestore.Client(project=TEST_PROJECT), job_id="job-b", min_interval_seconds=0)
     fast.start()
     completed = threading.Event()
     seen: list[tuple[str, float]] = []
