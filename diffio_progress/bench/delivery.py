@@ -37,8 +37,9 @@ from diffio_progress.functions.events.handler import EventHandler
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.events.wiring import build_event_handler
 from diffio_progress.functions.firestore import FirestoreConnection
+from diffio_progress.functions.webhooks.endpoint_store import new_signing_secret
 from diffio_progress.tools.cloud_events import written_event
-from diffio_progress.tools.event_world import create_endpoint, new_signing_secret
+from diffio_progress.tools.event_world import create_endpoint
 
 from .event_world import PROJECT, USER, bench_key, local_firestore, printer
 from .faults import Eventarc, FlakyReceiver, KillingSink, LinkProxy, Receipt, ReceiverFaults

@@ -26,11 +26,12 @@ from typing import Any
 from google.cloud import firestore
 
 from diffio_progress.core import paths
+from diffio_progress.functions.webhooks.endpoint_store import new_signing_secret
 from diffio_progress.tools import cloud_run_standin as replies
 from diffio_progress.tools import emulator
 from diffio_progress.tools.cloud_events import written_event
 from diffio_progress.tools.cloud_run_standin import CloudRunStandIn
-from diffio_progress.tools.event_world import create_endpoint, new_signing_secret
+from diffio_progress.tools.event_world import create_endpoint
 
 from .event_world import bench_key
 from .harness import PROJECT, ROOT, served

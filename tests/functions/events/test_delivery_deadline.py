@@ -16,9 +16,9 @@ from tests.functions.events.harness import KEY_ID, PROJECT_ID, Harness, Writes, 
 from tests.functions.events.receivers import Receiver
 
 
-def endpoint(db: firestore.Client, endpoint_id: str, url: str, key_id: str = KEY_ID) -> None:
+def endpoint(harness: Harness, endpoint_id: str, url: str, key_id: str = KEY_ID) -> None:
     """An endpoint with a chosen id: the query returns a key's endpoints in id order."""
-    db.document(ENDPOINTS, endpoint_id).set(
+    harness.webhooks_db.document(ENDPOINTS, endpoint_id).set(
         {"apiKeyId": key_id, "url": url, "secret": new_secret()}
     )
 
@@ -41,8 +41,8 @@ def test_an_endpoint_that_answers_slowly_does_not_hold_back_the_next_one(
     second = receivers()
     first = receivers("hold")
     first.hold_until = second.arrived
-    endpoint(db, "ep_1_slow", first.url)
-    endpoint(db, "ep_2_quick", second.url)
+    endpoint(harness, "ep_1_slow", first.url)
+    endpoint(harness, "ep_2_quick", second.url)
 
     outcome = harness.send(direct(harness, deadline=3.0), writes.generation())
 
@@ -75,8 +75,8 @@ def test_one_customers_hanging_dns_does_not_stall_anothers_delivery(
     resolve, _ = stuck_dns
     port = receiver.url.split(":")[2].split("/")[0]
     for n in range(6):
-        endpoint(db, f"ep_stuck_{n}", f"http://stuck-{n}.test:{port}/hooks")
-    endpoint(db, "ep_other", f"http://other.test:{port}/hooks", key_id="key_other")
+        endpoint(harness, f"ep_stuck_{n}", f"http://stuck-{n}.test:{port}/hooks")
+    endpoint(harness, "ep_other", f"http://other.test:{port}/hooks", key_id="key_other")
     handler = direct(harness, deadline=1.0, resolve=resolve)
 
     with pytest.raises(DeliveryFailed) as failed:
