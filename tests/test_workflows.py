@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.project import ROOT
 from tests.workflows import (
     WORKFLOWS,
@@ -103,12 +105,27 @@ def test_deploy_ships_gen2_and_the_rules_and_indexes() -> None:
     assert "npx" not in rules["run"] and "firebase-tools" not in rules["run"]
 
 
-def test_the_progress_function_is_sized_as_docs_capacity_md_says() -> None:
+SIZED = {
+    "get_generation_progress": (
+        "--cpu",
+        "--memory",
+        "--concurrency",
+        "--min-instances",
+        "--max-instances",
+    ),
+    # The event function is deployed once per trigger through a shell function.
+    '"$1"': ("--cpu", "--memory", "--concurrency", "--timeout"),
+    "reap_stalled_jobs": ("--cpu", "--memory", "--concurrency", "--timeout"),
+}
+
+
+@pytest.mark.parametrize("function", SIZED)
+def test_each_function_is_sized_as_docs_capacity_md_says(function: str) -> None:
     run = commands(load("deploy.yml"))
-    flags = flags_of(run, "gcloud functions deploy get_generation_progress")
+    flags = flags_of(run, f"gcloud functions deploy {function}")
     sizing = {f.split("=")[0]: f.split("=", 1)[1] for f in flags if "=" in f}
     capacity = (ROOT / "docs" / "capacity.md").read_text()
-    for flag in ("--cpu", "--memory", "--concurrency", "--min-instances", "--max-instances"):
+    for flag in SIZED[function]:
         assert flag in sizing, flag
         assert f"`{flag}={sizing[flag]}`" in capacity, flag  # the choice and its reason agree
     # gunicorn serves as many requests at once as Cloud Run sends: THREADS = concurrency.
