@@ -30,6 +30,7 @@ STEP_MESSAGES = {
     "restoredVideo": ("Fetching restored audio", "Muxing video", "Encoding video", "Uploading"),
 }
 KILLED = "killed"
+SILENT = "exited without a result"
 DEFAULT_ERROR = "Inference failed"
 DEFAULT_DETAILS = "Worker exited with code 137: out of memory while processing audio"
 QUEUE_MESSAGE = "Waiting for a GPU"
@@ -61,13 +62,16 @@ class Failure:
     """Fail ``stage`` halfway through, with this error and details.
 
     ``killed``: the worker dies without a word instead (an OOM kill); only its
-    execution says so, and the reaper writes the stage failed.
+    execution says so, and the reaper writes the stage failed. ``silent``: the
+    worker exits cleanly without writing its result (execution ``SUCCEEDED``,
+    stage left running); the reaper fails that stage too.
     """
 
     stage: str
     error: str = DEFAULT_ERROR
     details: str | None = DEFAULT_DETAILS
     killed: bool = False
+    silent: bool = False
 
 
 class Stopped(Exception):
@@ -87,7 +91,7 @@ def simulate(
     executions: Executions | None = None,
     progress_interval: float = DEFAULT_INTERVAL_SECONDS,
 ) -> str:
-    """Run the generation's stages in order; returns ``complete``, ``failed`` or ``killed``.
+    """Run the generation's stages in order: ``complete``, ``failed``, ``KILLED`` or ``SILENT``.
 
     Every stage is queued first, as a dispatcher would, and the generation
     waits in the queue at falling positions until a worker takes it. Its
@@ -102,7 +106,8 @@ def simulate(
     executions = executions or NoExecutions()
     if failure is not None and failure.stage not in stages:
         raise ValueError(f"{failure.stage} is not a stage of this generation")
-    if failure is not None and failure.killed and executions.name(failure.stage) is None:
+    unreported = failure is not None and (failure.killed or failure.silent)
+    if failure is not None and unreported and executions.name(failure.stage) is None:
         raise ValueError("a worker can only be killed when its stage has an execution")
     stop = stop or threading.Event()
     report = on_change or (lambda stage, status: None)
@@ -145,6 +150,10 @@ def simulate(
                     executions.kill(stage)
                     report(stage, KILLED)
                     return KILLED
+                if failure.silent:
+                    executions.report(stage, "SUCCEEDED")  # exit 0, its result never written
+                    report(stage, SILENT)
+                    return SILENT
                 writer.fail(failure.error, failure.details)
                 executions.report(stage, "FAILED", failure.details)
                 report(stage, FAILED)
