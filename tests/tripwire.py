@@ -15,6 +15,8 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 TRIPPED: list[str] = []
@@ -80,3 +82,15 @@ def disarm() -> None:
     socket.socket.connect = _REAL_CONNECT  # type: ignore[method-assign]
     socket.socket.connect_ex = _REAL_CONNECT_EX  # type: ignore[method-assign]
     socket.getaddrinfo = _REAL_GETADDRINFO
+
+
+@contextmanager
+def armed() -> Iterator[None]:
+    """Armed for the block; afterwards, fail if anything reached beyond loopback meanwhile."""
+    TRIPPED.clear()
+    arm()
+    try:
+        yield
+    finally:
+        disarm()
+    assert TRIPPED == [], f"something reached beyond loopback: {TRIPPED}"

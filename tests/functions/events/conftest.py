@@ -23,13 +23,8 @@ from tests.seed import MINTED_SECRETS, Seeder
 @pytest.fixture(autouse=True)
 def loopback_only() -> Iterator[None]:
     """Every event test runs with the tripwire armed; any dial beyond loopback fails it."""
-    tripwire.TRIPPED.clear()
-    tripwire.arm()
-    try:
+    with tripwire.armed():
         yield
-    finally:
-        tripwire.disarm()
-    assert tripwire.TRIPPED == [], f"something reached beyond loopback: {tripwire.TRIPPED}"
 
 
 @pytest.fixture

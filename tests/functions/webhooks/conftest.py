@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import functions_framework
 import pytest
@@ -13,20 +12,14 @@ from diffio_progress.functions.webhooks.wiring import reset_default_webhook_hand
 from tests import tripwire
 from tests.functions.events.receivers import Receiver
 from tests.functions.webhooks.world import CONFIGURE, TEST_EVENT, Api
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.project import ROOT
 
 
 @pytest.fixture(autouse=True)
 def loopback_only() -> Iterator[None]:
     """The tripwire is armed in every webhooks test: nothing dials or resolves beyond loopback."""
-    tripwire.TRIPPED.clear()
-    tripwire.arm()
-    try:
+    with tripwire.armed():
         yield
-    finally:
-        tripwire.disarm()
-    assert tripwire.TRIPPED == [], f"something reached beyond loopback: {tripwire.TRIPPED}"
 
 
 @pytest.fixture(scope="session")
