@@ -172,6 +172,13 @@ class FirestoreEmulator:
         if process is not None:
             stop_group(process)
 
+    def close(self) -> None:
+        """Stop it and close its log (a log left open is a ResourceWarning when collected)."""
+        self.stop()
+        log, self._log = self._log, None
+        if log is not None:
+            log.close()
+
     def log_tail(self, lines: int = 30) -> str:
         if self._log is None:
             return ""
@@ -188,4 +195,4 @@ class FirestoreEmulator:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.close()

@@ -21,4 +21,4 @@ def own_emulator() -> Iterator[emulator.FirestoreEmulator]:
     """An emulator this test may stop, freeze, kill and restart; never the session's one."""
     process = emulator.FirestoreEmulator(port=emulator.free_port())
     yield process
-    process.stop()
+    process.close()
