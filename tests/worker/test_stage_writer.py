@@ -170,11 +170,12 @@ def test_two_writers_racing_on_one_stage(firestore_host: str, db: firestore.Clie
                 late_after_complete.append(applied)
             percent = max(percent - 1, 0)
 
-    def observe(done: threading.Event) -> None:
-        reader = firestore.Client(project=TEST_PROJECT)
-        while not done.is_set():
-            doc = reader.document(*JOB_PATH).get().to_dict() or {}
-            seen.append((doc["status"], doc["progress"]))
+    reader = firestore.Client(project=TEST_PROJECT).document(*JOB_PATH)
+    reader.get()  # connected before the race starts
+
+    def observe() -> None:
+        doc = reader.get().to_dict() or {}
+        seen.append((doc["status"], doc["progress"]))
 
     race(run_fast, run_late, observe=observe)
     final = stored(db)

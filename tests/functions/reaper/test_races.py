@@ -142,13 +142,14 @@ def test_reapers_racing_workers_complete_leave_one_terminal_state_per_stage(
 
         return run
 
-    def observe(finished: threading.Event) -> None:
-        reader = firestore.Client(project=TEST_PROJECT)
-        refs = [reader.document(*p) for p in racing]
-        while not finished.is_set():
-            for snapshot in reader.get_all(refs):
-                document: dict[str, Any] = snapshot.to_dict() or {}
-                seen[tuple(snapshot.reference.path.split("/"))].append(document["status"])
+    reader = firestore.Client(project=TEST_PROJECT)
+    refs = [reader.document(*p) for p in racing]
+    list(reader.get_all(refs))  # connected before the race starts
+
+    def observe() -> None:
+        for snapshot in reader.get_all(refs):
+            document: dict[str, Any] = snapshot.to_dict() or {}
+            seen[tuple(snapshot.reference.path.split("/"))].append(document["status"])
 
     race(workers, reap(make_reaper()), reap(make_reaper()), observe=observe)
 
