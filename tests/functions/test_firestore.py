@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.reaper.store import ReaperStore, SavedCursor
 from diffio_progress.functions.store import FirestoreStore
 from diffio_progress.tools import emulator
+from tests.outages import BOUND_SECONDS
 from tests.project import TEST_PROJECT
 
 
@@ -103,6 +105,9 @@ def test_every_call_of_every_function_is_unavailable_when_firestore_is(
 ) -> None:
     connection = unreachable.connection
     first = connection.client
+    started = time.monotonic()
     with pytest.raises(StoreUnavailable):
         _calls(connection)[call]()
+    # Within the function's deadline, not the client library's minute of retries.
+    assert time.monotonic() - started < BOUND_SECONDS
     assert connection.client is not first  # and the next call dials afresh

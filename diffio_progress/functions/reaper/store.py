@@ -139,7 +139,15 @@ class ReaperStore:
         where = paths.stage_of_job(path)
         if where is None:
             raise ValueError("not a stage document of the data contract")
-        with self.connection.guarded() as client:
+        connection = self.connection
+        with connection.guarded() as client:
+            # A bounded look first: a transaction's begin takes the client library's own
+            # retry, which keeps an unreachable Firestore busy for a minute, past the
+            # function's deadline; this read is StoreUnavailable within FIRESTORE_TIMEOUT.
+            # Dead stages are rare, so the extra read is cheap.
+            client.document(*path).get(
+                field_paths=[STATUS], retry=connection.retry, timeout=connection.timeout
+            )
             # No patience: a stage others keep writing is left for a later call, not waited on.
             writer = StageWriter(
                 client, *where, max_attempts=self.write_attempts, patience_seconds=0
