@@ -37,8 +37,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	  requirements-dev.txt > $(VENV)/uv-lock.txt
 	( $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
 	    -r $(VENV)/uv-lock.txt && \
-	  $(VENV)/bin/uv pip install --quiet --require-hashes --compile-bytecode --python $(PY) \
-	    -r requirements-dev.txt ) || \
+	  $(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) \
+	    --require-hashes -r requirements-dev.txt ) || \
 	  $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	touch $(STAMP)
 
