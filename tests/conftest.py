@@ -26,6 +26,16 @@ from tests.project import ROOT, TEST_PROJECT, WEBHOOK_DATABASE
 from tests.seed import MINTED_KEYS, MINTED_SECRETS, Seeder
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run first (the order is otherwise kept).
+
+    Each is half a minute of real deadlines and restarts. Started late, one of them
+    alone holds the run open after every other test has finished; started first,
+    they run beside the many short tests that xdist hands out as workers free up.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def server_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where every served function writes its stdout and stderr."""

@@ -52,6 +52,7 @@ def assert_served(results: list[tuple[httpx.Response, float]]) -> None:
         assert response.json()["inference"]["progress"] == 40
 
 
+@pytest.mark.slow
 def test_firestore_outages_are_a_bounded_503_and_the_function_recovers_without_restart(
     own_emulator: emulator.FirestoreEmulator,
     serve_function: Callable[..., str],

@@ -128,6 +128,7 @@ def world() -> Iterator[World]:
     started.kill()
 
 
+@pytest.mark.slow
 def test_run_serves_a_live_world_and_ctrl_c_leaves_nothing_running(world: World) -> None:
     curl = world.wait_for(r"^\s*curl ").strip()
     watch = world.wait_for(r"-m diffio_progress watch ").strip()

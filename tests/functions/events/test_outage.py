@@ -113,6 +113,7 @@ def assert_retried(answer: tuple[httpx.Response, float]) -> None:
     assert elapsed < BOUND_SECONDS
 
 
+@pytest.mark.slow
 def test_an_outage_answers_503_and_eventarcs_retry_delivers_without_a_restart(
     own_emulator: emulator.FirestoreEmulator,
     serve_function: Callable[..., str],

@@ -69,6 +69,7 @@ def assert_unavailable(answer: tuple[httpx.Response, float]) -> None:
     assert elapsed < BOUND_SECONDS
 
 
+@pytest.mark.slow
 def test_an_outage_is_a_json_503_and_the_next_call_reaps_without_a_restart(
     own_emulator: emulator.FirestoreEmulator,
     serve_function: Callable[..., str],
