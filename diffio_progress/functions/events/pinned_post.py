@@ -110,6 +110,7 @@ class PinnedPoster:
             deadline = time.monotonic() + self.deadline_seconds
         if deadline <= time.monotonic():
             raise DeliveryError("the call's delivery deadline has passed")
+        allowed = deadline - time.monotonic()
         address = self._checked_address(url, deadline)
         watchdog = _Watchdog(deadline)
         backend = _PinnedBackend(address, watchdog)
@@ -131,20 +132,28 @@ class PinnedPoster:
         except httpcore.TimeoutException:
             # Every timeout is what is left of the deadline: whichever of it and the
             # watchdog comes first, the deadline has passed.
-            raise DeliveryError(f"no answer within {self.deadline_seconds:g} s") from None
+            raise self._no_answer(allowed) from None
         except (httpcore.NetworkError, httpcore.ProtocolError) as e:
             if watchdog.fired:
-                raise DeliveryError(f"no answer within {self.deadline_seconds:g} s") from None
+                raise self._no_answer(allowed) from None
             raise DeliveryError(f"{type(e).__name__} talking to {url.host}") from None
         except (OSError, ssl.SSLError) as error:
             raise DeliveryError(f"{type(error).__name__} talking to {url.host}") from None
         finally:
             watchdog.stop()
         if watchdog.fired:
-            raise DeliveryError(f"no answer within {self.deadline_seconds:g} s")
+            raise self._no_answer(allowed)
         if not 200 <= status < 300:
             raise DeliveryError(f"answered HTTP {status}", status)
         return status
+
+    def _no_answer(self, allowed: float) -> DeliveryError:
+        """The delivery's deadline passed: its own, or the shorter rest of the call's."""
+        if allowed < self.deadline_seconds - 0.05:
+            return DeliveryError(
+                f"no answer within {allowed:.1f} s, the rest of the call's deadline"
+            )
+        return DeliveryError(f"no answer within {self.deadline_seconds:g} s")
 
     def check(self, url: WebhookUrl) -> str:
         """Resolve ``url``'s host now and apply the SSRF rules, without connecting.

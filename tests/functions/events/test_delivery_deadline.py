@@ -10,6 +10,7 @@ from google.cloud import firestore
 
 from diffio_progress.core.endpoints import ENDPOINTS
 from diffio_progress.core.events import QUEUED_EVENT
+from diffio_progress.functions.events.direct_sink import CALL_DEADLINE_SECONDS, DirectSink
 from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler
 from diffio_progress.functions.events.pinned_post import PinnedPoster, Resolver
 from tests.functions.events.harness import KEY_ID, PROJECT_ID, Harness, Writes, new_secret
@@ -89,3 +90,27 @@ def test_one_customers_hanging_dns_does_not_stall_anothers_delivery(
     outcome = harness.send(handler, other.generation(apiKeyId="key_other"))
     assert outcome.fields["delivered"] == [QUEUED_EVENT]
     assert [r.path for r in receiver.received] == ["/hooks"]
+
+
+def test_the_calls_deadline_cuts_a_delivery_its_events_deadline_would_allow(
+    writes: Writes, harness: Harness, receivers: Callable[..., Receiver]
+) -> None:
+    # The endpoint answers in 2 s: within one event's 5-s deadline, past the call's 1 s.
+    slow = receivers("slow:2")
+    endpoint(harness, "ep_slow", slow.url)
+    handler = direct(harness, deadline=5.0)
+    assert isinstance(handler.sink, DirectSink)
+    handler.sink.call_deadline_seconds = 1.0
+    event = writes.generation()
+
+    with pytest.raises(DeliveryFailed) as failed:
+        harness.send(handler, event)
+    assert "the rest of the call's deadline" in str(failed.value)
+    assert len(slow.received) == 1  # it was sent; the answer came too late
+    assert harness.event_doc(QUEUED_EVENT).get("deliveredAt") is None
+
+    # With the deployed call deadline (30 s), Eventarc's retry of the same event delivers.
+    handler.sink.call_deadline_seconds = CALL_DEADLINE_SECONDS
+    outcome = harness.send(handler, event)
+    assert outcome.fields["delivered"] == [QUEUED_EVENT]
+    assert harness.event_doc(QUEUED_EVENT)["deliveredTo"] == ["ep_slow"]
