@@ -49,7 +49,15 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
     from diffio_progress.functions.config import CLOUD_RUN_EMULATOR_HOST
 
     from .executions import StandInExecutions, StandInUnavailable
-    from .simulator import KILLED, Failure, Pace, ensure_generation, new_generation_id, simulate
+    from .simulator import (
+        KILLED,
+        SILENT,
+        Failure,
+        Pace,
+        ensure_generation,
+        new_generation_id,
+        simulate,
+    )
 
     db = firestore_client(args.project)
     generation_id = args.generation_id or new_generation_id()
@@ -60,13 +68,19 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
             args.fail_stage, args.error or failure.error, args.details or failure.details
         )
     standin = os.environ.get(CLOUD_RUN_EMULATOR_HOST)
+    # Only the execution tells of these two: they need the stand-in that holds it.
+    unreported = (
+        "--kill-stage" if args.kill_stage else "--exit-silently" if args.exit_silently else None
+    )
+    if unreported and not standin:
+        raise CliError(
+            f"{unreported} needs the Cloud Run stand-in of `run`'s world: set "
+            f"{CLOUD_RUN_EMULATOR_HOST} as `run` prints it."
+        )
     if args.kill_stage:
-        if not standin:
-            raise CliError(
-                "--kill-stage needs the Cloud Run stand-in of `run`'s world: set "
-                f"{CLOUD_RUN_EMULATOR_HOST} as `run` prints it."
-            )
         failure = Failure(args.kill_stage, killed=True)
+    if args.exit_silently:
+        failure = Failure(args.exit_silently, silent=True)
     executions = StandInExecutions(standin, db.project) if standin else None
     with firestore_errors(db.project):
         _, has_video = ensure_generation(
@@ -105,6 +119,11 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
         out.write(
             f"{args.kill_stage}'s worker is gone and its execution reports FAILED; "
             "the reaper marks the stage failed on its next run.\n"
+        )
+    if status == SILENT:
+        out.write(
+            f"{args.exit_silently}'s worker exited without its result and its execution "
+            "reports SUCCEEDED; the reaper marks the stage failed on its next run.\n"
         )
     out.write(f"{generation_id}: {status}\n")
     return 0

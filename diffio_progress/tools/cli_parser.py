@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ALL_STAGES,
         help="kill this stage's worker halfway (needs CLOUD_RUN_EMULATOR_HOST, as run prints it)",
     )
+    failing.add_argument(
+        "--exit-silently",
+        choices=ALL_STAGES,
+        metavar="STAGE",
+        help="this stage's worker exits cleanly halfway without writing its result "
+        "(needs CLOUD_RUN_EMULATOR_HOST)",
+    )
     simulate.add_argument("--error", help="error of the failed stage")
     simulate.add_argument("--details", help="errorDetails of the failed stage")
     simulate.add_argument("--step-seconds", type=_positive, default=1.0)

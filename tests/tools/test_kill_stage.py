@@ -1,4 +1,5 @@
-"""`simulate --kill-stage`: the worker goes silent, its execution fails, the reaper writes it."""
+"""`simulate --kill-stage` and `--exit-silently`: the worker stops without a word, only its
+execution tells (FAILED, or SUCCEEDED without a result), and the reaper fails the stage."""
 
 from __future__ import annotations
 
@@ -42,6 +43,17 @@ def live_state(standin: CloudRunStandIn, execution: str) -> str:
     return live_execution(client.get_execution(name=execution)).job_state
 
 
+def reaper(standin: CloudRunStandIn) -> Reaper:
+    """The reaper as deployed, asking the stand-in, for stages of any age."""
+    lookup = ReaperLookup(
+        CloudRunExecutions(
+            deadline=2.0, cache_ttl=0, client_factory=lambda: executions_client(standin.host_port)
+        )
+    )
+    store = ReaperStore(FirestoreConnection(5.0, project=TEST_PROJECT))
+    return Reaper(store, lookup, min_age_seconds=0, batch=500)
+
+
 def simulate(*args: str) -> int:
     return main(["simulate", *args, "--project-id", "proj-k", "--step-seconds", "0"])
 
@@ -60,18 +72,7 @@ def test_a_killed_worker_writes_nothing_more_and_the_reaper_fails_its_stage(
     assert live_state(standin, inference["executionName"]) == "FAILED"
     assert live_state(standin, stage(db, "gen-k", "preProcessing")["executionName"]) == "SUCCEEDED"
 
-    lookup = ReaperLookup(
-        CloudRunExecutions(
-            deadline=2.0, cache_ttl=0, client_factory=lambda: executions_client(standin.host_port)
-        )
-    )
-    reaper = Reaper(
-        ReaperStore(FirestoreConnection(5.0, project=TEST_PROJECT)),
-        lookup,
-        min_age_seconds=0,
-        batch=500,
-    )
-    assert reaper() == Summary(checked=1, failed=1)
+    assert reaper(standin)() == Summary(checked=1, failed=1)
     reaped = stage(db, "gen-k", "inference")
     assert (reaped["status"], reaped["jobState"], reaped["error"]) == (
         "failed",
@@ -79,6 +80,27 @@ def test_a_killed_worker_writes_nothing_more_and_the_reaper_fails_its_stage(
         "Cloud Run execution failed",
     )
     assert "exited with code 137" in reaped["errorDetails"]
+
+
+def test_a_worker_that_exits_silently_is_failed_by_the_reaper_as_without_a_result(
+    db: firestore.Client, standin: CloudRunStandIn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert simulate("gen-s", "--exit-silently", "inference") == 0
+
+    out = capsys.readouterr().out
+    assert "inference: exited without a result" in out
+    assert out.endswith("gen-s: exited without a result\n")
+    inference = stage(db, "gen-s", "inference")
+    assert (inference["status"], inference["error"]) == ("running", None)
+    assert live_state(standin, inference["executionName"]) == "SUCCEEDED"
+
+    assert reaper(standin)() == Summary(checked=1, failed=1)
+    reaped = stage(db, "gen-s", "inference")
+    assert (reaped["status"], reaped["jobState"], reaped["error"]) == (
+        "failed",
+        "SUCCEEDED",
+        "Worker exited without reporting a result",
+    )
 
 
 def test_with_the_stand_in_every_stage_runs_as_an_execution_it_knows(
@@ -94,12 +116,18 @@ def test_with_the_stand_in_every_stage_runs_as_an_execution_it_knows(
         assert document["jobId"] == execution.rsplit("/", 1)[1]
 
 
-def test_kill_stage_without_the_stand_in_is_one_clear_line(
-    db: firestore.Client, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("flag", ["--kill-stage", "--exit-silently"])
+def test_without_the_stand_in_it_is_one_clear_line(
+    db: firestore.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
 ) -> None:
     monkeypatch.delenv("CLOUD_RUN_EMULATOR_HOST", raising=False)
-    assert simulate("--kill-stage", "inference") == 1
-    assert "set CLOUD_RUN_EMULATOR_HOST as `run` prints it" in capsys.readouterr().err
+    assert simulate(flag, "inference") == 1
+    err = capsys.readouterr().err
+    assert f"{flag} needs the Cloud Run stand-in" in err
+    assert "set CLOUD_RUN_EMULATOR_HOST as `run` prints it" in err
 
 
 def test_a_stand_in_that_does_not_answer_is_one_clear_line(
