@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -18,10 +19,37 @@ from diffio_progress.tools import emulator
 BOUND_SECONDS = 10.0
 
 
+def group_states(pgid: int) -> dict[str, str]:
+    """``pid command`` → state letter of every process in group ``pgid`` (from /proc)."""
+    states = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # it exited meanwhile
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after its ")".
+        head, rest = text.rsplit(")", 1)
+        fields = rest.split()
+        if int(fields[2]) == pgid:
+            states[head.replace(" (", " ", 1)] = fields[0]
+    return states
+
+
 def freeze(process: emulator.FirestoreEmulator) -> None:
-    """Hung: the emulator accepts connections and never answers, so only deadlines end calls."""
+    """Hung: the emulator accepts connections and never answers, so only deadlines end calls.
+
+    Returns once every process of its group (the launcher and the JVM) is stopped.
+    """
     assert process.process is not None
-    os.killpg(process.process.pid, signal.SIGSTOP)  # the emulator runs in its own group
+    pgid = process.process.pid  # the emulator runs in a group of its own
+    os.killpg(pgid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        states = group_states(pgid)
+        if any("java" in name for name in states) and set(states.values()) <= {"T", "t"}:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"the emulator's processes did not all stop: {group_states(pgid)}")
 
 
 def thaw(process: emulator.FirestoreEmulator) -> None:
