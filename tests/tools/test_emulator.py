@@ -43,3 +43,50 @@ def test_a_suite_without_an_emulator_fails_and_never_skips() -> None:
     assert "emulator" in result.stdout and "install" in result.stdout, result.stdout[-2000:]
     summary = result.stdout.strip().splitlines()[-1]
     assert "skipped" not in summary and "passed" not in summary, summary
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({}, emulator.JVM_OPTIONS),
+        ({"JAVA_TOOL_OPTIONS": "-Xmx1g"}, f"-Xmx1g {emulator.JVM_OPTIONS}"),
+    ],
+)
+def test_the_emulators_jvm_is_lean_and_keeps_the_users_own_options(
+    given: dict[str, str], expected: str
+) -> None:
+    env = emulator.jvm_environment({"PATH": "/usr/bin", **given})
+    assert env["JAVA_TOOL_OPTIONS"] == expected
+    assert env["PATH"] == "/usr/bin"
+
+
+def test_a_started_emulators_jvm_runs_with_those_options() -> None:
+    with emulator.FirestoreEmulator() as started:
+        assert started.process is not None
+        java = [
+            proc
+            for proc in Path("/proc").iterdir()
+            if proc.name.isdigit()
+            and _read(proc / "comm").strip() == "java"
+            and _group(int(proc.name)) == started.process.pid
+        ]
+        assert len(java) == 1
+        environ = _read(java[0] / "environ").split("\0")
+        assert any(
+            line.startswith("JAVA_TOOL_OPTIONS=") and line.endswith(emulator.JVM_OPTIONS)
+            for line in environ
+        )
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:  # exited meanwhile
+        return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
