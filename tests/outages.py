@@ -8,31 +8,15 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from diffio_progress.tools import emulator
+from diffio_progress.tools.processes import group_members
 
 # A bounded answer: with a 3 s Firestore deadline this is generous (3 s, not less:
 # a just-restarted emulator answers its first reads slowly).
 BOUND_SECONDS = 10.0
-
-
-def group_states(pgid: int) -> dict[str, str]:
-    """``pid command`` → state letter of every process in group ``pgid`` (from /proc)."""
-    states = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue  # it exited meanwhile
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after its ")".
-        head, rest = text.rsplit(")", 1)
-        fields = rest.split()
-        if int(fields[2]) == pgid:
-            states[head.replace(" (", " ", 1)] = fields[0]
-    return states
 
 
 def freeze(process: emulator.FirestoreEmulator) -> None:
@@ -45,11 +29,13 @@ def freeze(process: emulator.FirestoreEmulator) -> None:
     os.killpg(pgid, signal.SIGSTOP)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        states = group_states(pgid)
-        if any("java" in name for name in states) and set(states.values()) <= {"T", "t"}:
+        members = group_members(pgid).values()
+        if any(command == "java" for command, _ in members) and all(
+            state in ("T", "t") for _, state in members
+        ):
             return
         time.sleep(0.01)
-    pytest.fail(f"the emulator's processes did not all stop: {group_states(pgid)}")
+    pytest.fail(f"the emulator's processes did not all stop: {group_members(pgid)}")
 
 
 def thaw(process: emulator.FirestoreEmulator) -> None:

@@ -111,12 +111,20 @@ def _group_running(group: int) -> bool:
         except ProcessLookupError:
             return False
         return True
+    return any(state not in ("Z", "X") for _, state in group_members(group).values())
+
+
+def group_members(group: int) -> dict[int, tuple[str, str]]:
+    """pid → (command, state letter) of every process in process group ``group`` (Linux /proc)."""
+    members = {}
     for stat in _PROC.glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after its ")".
+            head, rest = stat.read_text().rsplit(")", 1)
+            state, pgrp = rest.split()[0], int(rest.split()[2])
+        except (OSError, ValueError, IndexError):
             continue  # the process ended while we looked
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == group and state not in ("Z", "X"):
-            return True
-    return False
+        if pgrp == group:
+            pid, _, command = head.partition(" (")
+            members[int(pid)] = (command, state)
+    return members

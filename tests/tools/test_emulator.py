@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from diffio_progress.tools import emulator
+from diffio_progress.tools.processes import group_members
 from tests.project import ROOT
 
 
@@ -63,30 +64,11 @@ def test_the_emulators_jvm_is_lean_and_keeps_the_users_own_options(
 def test_a_started_emulators_jvm_runs_with_those_options() -> None:
     with emulator.FirestoreEmulator() as started:
         assert started.process is not None
-        java = [
-            proc
-            for proc in Path("/proc").iterdir()
-            if proc.name.isdigit()
-            and _read(proc / "comm").strip() == "java"
-            and _group(int(proc.name)) == started.process.pid
-        ]
-        assert len(java) == 1
-        environ = _read(java[0] / "environ").split("\0")
+        members = group_members(started.process.pid)
+        java = [pid for pid, (command, _) in members.items() if command == "java"]
+        assert len(java) == 1, members
+        environ = Path(f"/proc/{java[0]}/environ").read_text(errors="replace").split("\0")
         assert any(
             line.startswith("JAVA_TOOL_OPTIONS=") and line.endswith(emulator.JVM_OPTIONS)
             for line in environ
         )
-
-
-def _group(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except ProcessLookupError:  # exited meanwhile
-        return None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""

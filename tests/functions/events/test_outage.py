@@ -19,8 +19,9 @@ from diffio_progress.core.events import QUEUED_EVENT, outbox_path
 from diffio_progress.tools import emulator
 from diffio_progress.tools.cloud_events import written_event
 from diffio_progress.tools.event_world import create_endpoint, new_signing_secret
+from diffio_progress.tools.processes import group_members
 from tests.functions.events.receivers import Received, Receiver
-from tests.outages import BOUND_SECONDS, freeze, frozen, group_states, kill, stop, thaw
+from tests.outages import BOUND_SECONDS, freeze, frozen, kill, stop, thaw
 from tests.project import TEST_PROJECT
 from tests.seed import MINTED_SECRETS, Seeder
 
@@ -146,7 +147,7 @@ def test_an_outage_answers_503_and_eventarcs_retry_delivers_without_a_restart(
     def explain() -> str:
         tail = "\n".join(log.read_text().splitlines()[-8:])
         running = own_emulator.process
-        emulator_group = group_states(running.pid) if running else "stopped"
+        emulator_group = group_members(running.pid) if running else "stopped"
         return (
             f"received: {receiver.generations()}\nhook: {receiver.hook_failed!r}\n"
             f"emulator processes: {emulator_group}\n"
