@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from diffio_progress.core.retry_schedule import DEFAULT_SCHEDULE, Schedule, parse_schedule
+
 # Environment variable names (docs/configuration.md and docs/events.md list them all).
 GOOGLE_CLOUD_PROJECT = "GOOGLE_CLOUD_PROJECT"
 FIRESTORE_EMULATOR_HOST = "FIRESTORE_EMULATOR_HOST"
@@ -32,6 +34,10 @@ WEBHOOK_MAX_AGE_HOURS = "WEBHOOK_MAX_AGE_HOURS"
 WEBHOOK_ALLOW_PRIVATE_URLS = "WEBHOOK_ALLOW_PRIVATE_URLS"
 REAPER_MIN_AGE_SECONDS = "REAPER_MIN_AGE_SECONDS"
 REAPER_BATCH = "REAPER_BATCH"
+WEBHOOK_RETRY_SCHEDULE = "WEBHOOK_RETRY_SCHEDULE"
+WEBHOOK_DISABLE_AFTER_HOURS = "WEBHOOK_DISABLE_AFTER_HOURS"
+WEBHOOK_LOG_DAYS = "WEBHOOK_LOG_DAYS"
+RELAY_BATCH = "RELAY_BATCH"
 
 # Where status-change events go (events-contract.md §4).
 WEBHOOK_SINKS = ("off", "svix", "direct")
@@ -77,11 +83,17 @@ class Settings:
     svix_test_api_token: str | None = field(default=None, repr=False)
     # The Firestore database of webhook endpoints and their secrets (webhooks-api.md §5).
     webhook_database: str = "webhooks"
-    webhook_max_age_hours: float = 24.0
+    # Under Eventarc's 24 hours, so that a given-up CloudEvent is seen before it is dropped.
+    webhook_max_age_hours: float = 23.0
     webhook_allow_private_urls: bool = False
     # The reaper of dead workers (events-contract.md §5).
     reaper_min_age_seconds: float = 60.0
     reaper_batch: int = 500
+    # Durable delivery (delivery-contract.md §1-3).
+    retry_schedule: Schedule = parse_schedule(DEFAULT_SCHEDULE)
+    webhook_disable_after_hours: float = 120.0
+    webhook_log_days: float = 30.0
+    relay_batch: int = 500
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +140,12 @@ class Settings:
             webhook_allow_private_urls=_flag(env, WEBHOOK_ALLOW_PRIVATE_URLS),
             reaper_min_age_seconds=_number(env, REAPER_MIN_AGE_SECONDS, cls.reaper_min_age_seconds),
             reaper_batch=_whole(env, REAPER_BATCH, cls.reaper_batch),
+            retry_schedule=_schedule(env, WEBHOOK_RETRY_SCHEDULE),
+            webhook_disable_after_hours=_number(
+                env, WEBHOOK_DISABLE_AFTER_HOURS, cls.webhook_disable_after_hours
+            ),
+            webhook_log_days=_number(env, WEBHOOK_LOG_DAYS, cls.webhook_log_days),
+            relay_batch=_whole(env, RELAY_BATCH, cls.relay_batch),
         )
         if settings.key_rate_limit_per_second > 0 and settings.key_rate_limit_burst < 1:
             raise ValueError(f"{KEY_RATE_LIMIT_BURST} must be at least 1 while a rate is set")
@@ -149,6 +167,14 @@ def _number(
     if value > maximum:
         raise ValueError(f"{name} must be at most {maximum:g}, got {raw!r}")
     return value
+
+
+def _schedule(env: Mapping[str, str], name: str) -> Schedule:
+    raw = env.get(name, "").strip() or DEFAULT_SCHEDULE
+    try:
+        return parse_schedule(raw)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
