@@ -1,4 +1,4 @@
-"""Cloud Function entry points: the progress poll, the webhooks API, events, the reaper."""
+"""Cloud Function entry points: the progress poll, the webhooks API, events, reaper, relay."""
 
 import flask
 import functions_framework
@@ -32,6 +32,14 @@ def reap_stalled_jobs(request: flask.Request) -> flask.Response:
     from diffio_progress.functions.reaper.handler import default_reaper_handler
 
     return default_reaper_handler()(request)
+
+
+@functions_framework.http
+def relay_pending_deliveries(request: flask.Request) -> flask.Response:
+    # Imported here: no other function's cold start loads the relay.
+    from diffio_progress.functions.relay.handler import default_relay_handler
+
+    return default_relay_handler()(request)
 
 
 @functions_framework.http

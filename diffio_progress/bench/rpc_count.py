@@ -159,9 +159,11 @@ class CountingClient(firestore.Client):
         return super()._firestore_api_helper(InterceptedTransport, client_class, client_module)
 
 
-def client_factory(counter: RpcCounter, project: str | None) -> Callable[[], firestore.Client]:
+def client_factory(
+    counter: RpcCounter, project: str | None, database: str = "(default)"
+) -> Callable[[], firestore.Client]:
     """A ``FirestoreConnection`` client factory whose clients count into ``counter``."""
-    return lambda: CountingClient(counter, project=project)
+    return lambda: CountingClient(counter, project=project, database=database)
 
 
 # Served functions under the benchmark answer their totals here (GET) instead of polling.

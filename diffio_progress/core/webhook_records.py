@@ -53,6 +53,9 @@ def configured(
         updatedByKeyId=by_key_id,
     )
     document.setdefault("createdAt", now)
+    # Configuring enables it again (delivery-contract.md §3): its health starts afresh.
+    for health in ("disabledReason", "disabledAt", "failingSince"):
+        document.pop(health, None)
     if existing is None or not isinstance(existing.get("secret"), str):
         document["secret"] = new_secret
         return document, True
@@ -92,6 +95,7 @@ def webhook_view(
         "url": document.get("url"),
         "eventTypes": list(document.get("eventTypes") or []),
         "signing": SIGNING,
+        "disabled": document.get("disabled", False) is not False,
         "updatedByKeyId": document.get("updatedByKeyId"),
         "createdAt": _time(document.get("createdAt")),
         "updatedAt": _time(document.get("updatedAt")),

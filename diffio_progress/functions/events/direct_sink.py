@@ -7,8 +7,10 @@ a slow endpoint never holds another back; each POST has the delivery's deadline,
 and none outlives the call's one overall deadline. Each delivery is the JSON
 payload with ``svix-id`` (the ``eventId``), ``svix-timestamp`` and
 ``svix-signature`` made by the ``svix`` library, so the official SDK's
-``client.webhooks.verify_signature`` accepts it. A malformed or refused
-endpoint is skipped with one warning naming its id, never its secret.
+``client.webhooks.verify_signature`` accepts it. A disabled, malformed or
+refused endpoint is skipped (with one warning naming its id, never its secret):
+its deliveries become ``skipped``. Each attempt's outcome is returned, for the
+schedule, the attempt's record and the endpoint's health.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
@@ -27,20 +29,16 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 # inside a call, where it would hold up every delivery behind the import lock.
 from svix.webhooks import Webhook
 
-from diffio_progress.core.endpoints import (
-    ENDPOINTS,
-    Endpoint,
-    EndpointRefused,
-    is_enabled,
-    read_endpoint,
-)
+from diffio_progress.core import endpoint_health
+from diffio_progress.core.deliveries import Delivery, scheduled, skipped
+from diffio_progress.core.endpoints import ENDPOINTS, Endpoint, EndpointRefused, read_endpoint
 from diffio_progress.core.webhook_records import LIVE, mode_of
 
 from ..clock import utcnow
 from ..firestore import FirestoreConnection
 from .outbox import OutboxEvent
 from .pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
-from .sinks import Delivery
+from .sinks import CALL_DEADLINE_SECONDS, ENDPOINT, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +46,6 @@ USER_AGENT = "diffio-progress-webhooks/1"
 # More endpoints than this for one key is a mistake, not a fan-out to honour;
 # it is also how many POSTs of one event run at once.
 MAX_ENDPOINTS = 20
-# One call's deliveries (up to three events, each to every endpoint at once) end by then.
-CALL_DEADLINE_SECONDS = 30.0
-_REACHED, _REFUSED = "reached", "refused"
 
 
 def body_bytes(payload: dict[str, Any]) -> bytes:
@@ -88,26 +83,28 @@ class DirectSink:
         poster: PinnedPoster,
         clock: Callable[[], datetime] = utcnow,
         call_deadline_seconds: float = CALL_DEADLINE_SECONDS,
+        disable_after: timedelta = endpoint_health.DISABLE_AFTER,
     ) -> None:
         self._connection = connection
         self.poster = poster
         self._clock = clock
         self.call_deadline_seconds = call_deadline_seconds
+        self.disable_after = disable_after
 
     @property
     def deadline_seconds(self) -> float:
         """The longest one event's delivery takes: every endpoint at once, one deadline."""
         return self.poster.deadline_seconds
 
-    def session(self, api_key_id: str) -> _DirectSession:
+    def session(self, api_key_id: str) -> DirectSession:
         ends = time.monotonic() + self.call_deadline_seconds
-        return _DirectSession(self, self.endpoints(api_key_id), ends)
+        return DirectSession(self, self.endpoints(api_key_id), ends)
 
     def close(self) -> None:
         pass  # every delivery opens and closes its own connection
 
-    def endpoints(self, api_key_id: str) -> list[Endpoint]:
-        """The key's enabled, well-formed endpoints; each malformed one is warned about once."""
+    def endpoints(self, api_key_id: str) -> dict[str, dict[str, Any]]:
+        """The key's live endpoint documents, by id (one query)."""
         connection = self._connection
         with connection.guarded() as client:
             query = (
@@ -116,25 +113,22 @@ class DirectSink:
                 .limit(MAX_ENDPOINTS)
             )
             snapshots = query.get(retry=connection.retry, timeout=connection.timeout)
-        found = []
-        for snapshot in snapshots:
-            document = snapshot.to_dict() or {}
-            # A generation's events go to live endpoints only (webhooks-api.md §5).
-            if not is_enabled(document) or mode_of(document) != LIVE:
-                continue
-            try:
-                endpoint = read_endpoint(
-                    snapshot.id, document, self.poster.allow_private, self._clock()
-                )
-                found.append(endpoint)
-            except EndpointRefused as refused:
-                log.warning(
-                    "webhook endpoint %s skipped: %s",
-                    snapshot.id,
-                    refused,
-                    extra={"fields": {"endpointId": snapshot.id}},
-                )
-        return found
+        # A generation's events go to live endpoints only (webhooks-api.md §5).
+        documents = ((s.id, s.to_dict() or {}) for s in snapshots)
+        return {i: d for i, d in documents if mode_of(d) == LIVE}
+
+    def read(self, endpoint_id: str, document: dict[str, Any]) -> Endpoint | None:
+        """The endpoint, or None (warned about once, by id) when it cannot be sent to."""
+        try:
+            return read_endpoint(endpoint_id, document, self.poster.allow_private, self._clock())
+        except EndpointRefused as refused:
+            log.warning(
+                "webhook endpoint %s skipped: %s",
+                endpoint_id,
+                refused,
+                extra={"fields": {"endpointId": endpoint_id}},
+            )
+            return None
 
     def signed(self, endpoint: Endpoint, event: OutboxEvent) -> tuple[bytes, dict[str, str]]:
         """The body and headers of ``event`` for ``endpoint``: CPU work, before any deadline."""
@@ -142,73 +136,106 @@ class DirectSink:
         return body, signed_headers(endpoint.secrets, event.event_id, body, self._clock())
 
 
-class _DirectSession:
-    def __init__(self, sink: DirectSink, endpoints: list[Endpoint], call_deadline: float) -> None:
-        self._sink = sink
-        self._endpoints = endpoints
-        self._call_deadline = call_deadline
-        self._refused: set[str] = set()
+class DirectSession:
+    """One key's endpoints for one call: read once, their health kept up to date."""
 
-    def send(self, event: OutboxEvent) -> Delivery:
-        """POST ``event`` to every endpoint that wants it and lacks it, all at once."""
-        due = [
-            endpoint
-            for endpoint in self._endpoints
-            # Not subscribed, reached on an earlier attempt, or refused by the SSRF rules.
-            if endpoint.wants(event.event_type)
-            and endpoint.endpoint_id not in event.delivered_to
-            and endpoint.endpoint_id not in self._refused
-        ]
+    def __init__(
+        self, sink: DirectSink, documents: dict[str, dict[str, Any]], call_deadline: float
+    ) -> None:
+        self._sink = sink
+        self._documents = documents
+        self._call_deadline = call_deadline
+        self._endpoints: dict[str, Endpoint | None] = {}
+
+    def _endpoint(self, endpoint_id: str) -> Endpoint | None:
+        """The endpoint if it may be sent to now: it exists, is enabled and well-formed."""
+        document = self._documents.get(endpoint_id)
+        if document is None or endpoint_health.is_disabled(document):
+            return None
+        if endpoint_id not in self._endpoints:
+            self._endpoints[endpoint_id] = self._sink.read(endpoint_id, document)
+        return self._endpoints[endpoint_id]
+
+    def deliveries_for(self, event_type: str, now: datetime) -> dict[str, Delivery]:
+        """Every live endpoint that takes ``event_type``: pending, or skipped if it cannot."""
+        found = {}
+        for endpoint_id, document in self._documents.items():
+            types = document.get("eventTypes")
+            if isinstance(types, list) and types and event_type not in types:
+                continue
+            usable = self._endpoint(endpoint_id) is not None
+            found[endpoint_id] = scheduled(now) if usable else skipped()
+        return found
+
+    def send(self, event: OutboxEvent, endpoint_ids: list[str]) -> list[SendResult]:
+        """POST ``event`` to each endpoint at once; a disabled or refused one is skipped."""
+        due = [(i, e) for i in endpoint_ids if (e := self._endpoint(i)) is not None]
+        skipped_ids = [i for i in endpoint_ids if self._endpoint(i) is None]
+        results = [SendResult(i, skipped=True) for i in skipped_ids]
         if not due:
-            return Delivery()
-        requests = [self._sink.signed(endpoint, event) for endpoint in due]
+            return results
+        requests = [self._sink.signed(endpoint, event) for _, endpoint in due]
         deadline = min(time.monotonic() + self._sink.deadline_seconds, self._call_deadline)
 
-        def post(index: int) -> str:
-            return self._post(due[index], event, *requests[index], deadline)
+        def post(index: int) -> SendResult:
+            return self._post(due[index][1], *requests[index], deadline)
 
         if len(due) == 1:
-            results = [post(0)]
-        else:
-            with ThreadPoolExecutor(len(due), thread_name_prefix="webhook-post") as pool:
-                results = list(pool.map(post, range(len(due))))
-        delivered = tuple(e.endpoint_id for e, r in zip(due, results, strict=True) if r == _REACHED)
-        return Delivery(delivered, tuple(r for r in results if r not in (_REACHED, _REFUSED)))
+            return [*results, post(0)]
+        with ThreadPoolExecutor(len(due), thread_name_prefix="webhook-post") as pool:
+            return [*results, *pool.map(post, range(len(due)))]
 
     def _post(
-        self,
-        endpoint: Endpoint,
-        event: OutboxEvent,
-        body: bytes,
-        headers: dict[str, str],
-        deadline: float,
-    ) -> str:
-        """One endpoint's delivery: ``_REACHED``, ``_REFUSED`` or the failure, safe to log."""
+        self, endpoint: Endpoint, body: bytes, headers: dict[str, str], deadline: float
+    ) -> SendResult:
+        """One endpoint's attempt, its outcome safe to log and store."""
         started = time.monotonic()
+        endpoint_id = endpoint.endpoint_id
+
+        def took() -> int:
+            return round((time.monotonic() - started) * 1000)
+
         try:
-            self._sink.poster.post(endpoint.url, body, headers, deadline)
+            answer = self._sink.poster.answer(endpoint.url, body, headers, deadline)
         except DeliveryRefused as refused:
             # Never retried: the rule will refuse it again.
-            self._refused.add(endpoint.endpoint_id)
+            self._endpoints[endpoint_id] = None
             log.warning(
                 "webhook endpoint %s skipped: %s",
-                endpoint.endpoint_id,
+                endpoint_id,
                 refused,
-                extra={"fields": {"endpointId": endpoint.endpoint_id}},
+                extra={"fields": {"endpointId": endpoint_id}},
             )
-            return _REFUSED
+            return SendResult(endpoint_id, skipped=True, error=str(refused))
         except DeliveryError as failed:
-            return f"endpoint {endpoint.endpoint_id}: {failed}"
-        log.info(
-            "delivered %s to webhook endpoint %s",
-            event.event_type,
-            endpoint.endpoint_id,
-            extra={
-                "fields": {
-                    "endpointId": endpoint.endpoint_id,
-                    "eventId": event.event_id,
-                    "latencySeconds": round(time.monotonic() - started, 4),
-                }
-            },
+            got = failed.answer
+            return SendResult(
+                endpoint_id,
+                http_status=failed.status,
+                error=str(failed),
+                retry_after=got.retry_after if got else None,
+                response=got.response if got else None,
+                duration_ms=took(),
+                failure_kind=ENDPOINT,
+            )
+        return SendResult(
+            endpoint_id,
+            True,
+            http_status=answer.status,
+            response=answer.response,
+            duration_ms=took(),
         )
-        return _REACHED
+
+    def health_change(self, result: SendResult, now: datetime) -> dict[str, Any] | None:
+        """The endpoint fields this attempt changes; the session's copy follows at once."""
+        document = self._documents.get(result.endpoint_id)
+        if document is None or result.skipped or result.failure_kind not in (None, ENDPOINT):
+            return None
+        changed = endpoint_health.change(
+            document, result.ok, result.http_status, now, self._sink.disable_after
+        )
+        if changed:
+            document.update({k: v for k, v in changed.items() if v is not None})
+            for gone in [k for k, v in changed.items() if v is None]:
+                document.pop(gone, None)
+        return changed

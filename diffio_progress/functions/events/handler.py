@@ -4,39 +4,39 @@ Eventarc delivers at least once and in any order, so nothing here trusts the
 event's copy of the document: it only decides whether the write could change
 the overall status (if not: no read at all), then composes the status from the
 current documents exactly as a poll does, and records forward-only events.
+Recording is Eventarc's job: only a failure to record fails the call. Delivery
+is ours: the fast path attempts at once, and what fails is scheduled for the
+relay (delivery-contract.md §1-2), never raised.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from diffio_progress.core import paths
+from diffio_progress.core.deliveries import EVENT_TRIGGER, PENDING
 from diffio_progress.core.errors import StoreUnavailable
-from diffio_progress.core.events import (
-    EVENT_TYPES,
-    Target,
-    as_event_body,
-    may_change_status,
-    outbox_path,
-)
+from diffio_progress.core.events import Target, as_event_body, is_new, kind_of, may_change_status
 from diffio_progress.core.progress import compose
-from diffio_progress.core.stages import RESTORED_VIDEO, has_video, stage_names
+from diffio_progress.core.stages import RESTORED_VIDEO, has_video, stage_names, text_field
 
 from ..caches import LockedCache
 from ..clock import utcnow
 from ..config import WEBHOOK_MAX_AGE_HOURS, Settings
 from ..store import FirestoreStore
 from .cloud_event import DocumentWrite, MalformedEvent, decode
-from .delivery import Deliverer, DeliveryFailed, LeaseHeld
-from .outbox import Outbox, OutboxEvent, Recorded
-from .sinks import Sink
+from .delivery import Deliverer
+from .marks import Marker
+from .outbox import NewEvent, Outbox, OutboxEvent, Recorded, Stored
+from .recording import new_event
+from .sinks import Sink, SinkSession
 
-__all__ = ["DeliveryFailed", "EventHandler", "LeaseHeld", "Outcome"]
+__all__ = ["EventHandler", "Outcome"]
 
 log = logging.getLogger("diffio_progress.events")
 
@@ -69,11 +69,21 @@ class EventHandler:
         self.outbox = outbox
         self.sink = sink
         self.clock = clock
-        self.deliverer = Deliverer(outbox, sink) if sink is not None else None
+        self.deliverer = (
+            Deliverer(
+                outbox,
+                sink,
+                Marker(outbox.connection, settings.webhook_log_days),
+                settings.retry_schedule,
+                clock,
+            )
+            if sink is not None
+            else None
+        )
         self._video: LockedCache[str, bool] = LockedCache(_PROJECTS_REMEMBERED)
 
     def __call__(self, event: Any) -> Outcome:
-        """Handle one CloudEvent; ``DeliveryFailed``/``StoreUnavailable`` mean: retry it."""
+        """Handle one CloudEvent; ``StoreUnavailable`` (nothing recorded) means: retry it."""
         started = time.perf_counter()
         attributes = event.get_attributes()
         context: dict[str, Any] = {
@@ -82,17 +92,6 @@ class EventHandler:
         }
         try:
             outcome = self._handle(event, str(attributes.get("id") or ""))
-        except LeaseHeld as held:
-            outcome = Outcome("another call is delivering; Eventarc retries", logging.WARNING)
-            outcome.fields["waitingFor"] = list(held.args)
-            self._log(outcome, context, started)
-            raise
-        except DeliveryFailed as failed:
-            outcome = Outcome("delivery failed; Eventarc retries", logging.ERROR)
-            outcome.fields["failures"] = list(failed.args)
-            outcome.fields.update(failed.fields)
-            self._log(outcome, context, started)
-            raise
         except StoreUnavailable as unavailable:
             outcome = Outcome("Firestore unavailable; Eventarc retries", logging.WARNING)
             self._log(outcome, context, started)
@@ -152,72 +151,111 @@ class EventHandler:
         own_jobs = [docs.jobs.get(stage) for stage in stage_names(has_video(project))]
         # Only the generation's creation gets past may_change_status without a stage.
         body = as_event_body(composed, own_jobs, created=target.stage is None)
-        recorded = self.outbox.record(project_id, generation_id, body, generation, docs.outbox)
+        session, new = self._new_event(target, body, generation, docs.outbox)
+        lease = None
+        if self.deliverer is not None and new is not None and PENDING in _statuses(new):
+            lease = self.deliverer.lease(ce_id)  # taken by the creating write itself
+        recorded = self.outbox.record(docs.outbox, new, lease)
         fields: dict[str, Any] = {
             "generationId": generation_id,
             "status": body["status"],
             "recorded": recorded.new.event_type if recorded.new else None,
         }
-        delivered = self._deliver(target, recorded, ce_id)
-        if delivered is not None:
-            fields["delivered"] = delivered
+        held = frozenset({recorded.new.event_type}) if recorded.new and lease else frozenset()
+        fields.update(self._deliver(recorded, ce_id, session, held))
         what = f"recorded {recorded.new.event_type}" if recorded.new else "nothing new"
         return Outcome(what, fields=fields)
 
-    def _read(self, project_id: str, generation_id: str) -> _Documents:
-        """One batched read: the project, the generation, its job and its outbox documents."""
-        project_path = paths.project(project_id)
-        generation_path = paths.generation(project_id, generation_id)
-        known = self._video.get(project_id)
-        stages = stage_names(known is not False)
-        job_paths = {s: paths.job(project_id, generation_id, s) for s in stages}
-        outbox_paths = {t: outbox_path(project_id, generation_id, t) for t in EVENT_TYPES}
-        docs = self.store.get_documents(
-            [project_path, generation_path, *job_paths.values(), *outbox_paths.values()]
-        )
-        jobs = {stage: docs[path] for stage, path in job_paths.items()}
-        outbox = {event_type: docs[path] for event_type, path in outbox_paths.items()}
-        project = docs[project_path]
-        if project is not None:
-            video = has_video(project)
-            self._video.set(project_id, video)
-            if video and RESTORED_VIDEO not in jobs:
-                path = paths.job(project_id, generation_id, RESTORED_VIDEO)
-                jobs[RESTORED_VIDEO] = self.store.get_documents([path])[path]
-        return _Documents(project, docs[generation_path], jobs, outbox)
-
-    def _deliver(self, target: Target, recorded: Recorded, ce_id: str) -> list[str] | None:
-        """Deliver every undelivered event in rank order, each under this call's lease."""
-        waiting = recorded.undelivered()
-        if self.deliverer is None or not waiting:
-            return None
-        api_key_id = waiting[-1].payload.get("apiKeyId")
-        if not isinstance(api_key_id, str) or not api_key_id:
+    def _new_event(
+        self,
+        target: Target,
+        body: Mapping[str, Any],
+        generation: Mapping[str, Any],
+        stored: Stored,
+    ) -> tuple[SinkSession | None, NewEvent | None]:
+        """The event to record, if the status outranks the outbox, and the sink's session
+        that named its deliveries (the key's endpoints, read once for the whole call)."""
+        kind = kind_of(body["status"])
+        if not is_new(kind, stored.present):
+            return None, None
+        api_key_id = text_field(generation, "apiKeyId", "generation")
+        session = None
+        if self.sink is not None and api_key_id:
+            session = self.sink.session(api_key_id)
+        elif self.sink is not None:
             log.warning(
                 "generation %s has no apiKeyId: its events are recorded, not delivered",
                 target.generation_id,
                 extra={"fields": {"generationId": target.generation_id}},
             )
-            return None
+        now = self.clock()
+        deliveries = session.deliveries_for(kind.event_type, now) if session else {}
+        event = new_event(
+            body,
+            generation,
+            self.outbox.event_ids(),
+            now,
+            deliveries,
+            self.settings.webhook_log_days,
+        )
+        return session, event
+
+    def _read(self, project_id: str, generation_id: str) -> _Documents:
+        """Two batched reads: the project, the generation and its jobs; its outbox."""
+        project_path = paths.project(project_id)
+        generation_path = paths.generation(project_id, generation_id)
+        known = self._video.get(project_id)
+        stages = stage_names(known is not False)
+        job_paths = {s: paths.job(project_id, generation_id, s) for s in stages}
+        docs = self.store.get_documents([project_path, generation_path, *job_paths.values()])
+        jobs = {stage: docs[path] for stage, path in job_paths.items()}
+        project = docs[project_path]
+        if project is None or docs[generation_path] is None:
+            return _Documents(project, docs[generation_path], jobs, Stored({}, frozenset()))
+        video = has_video(project)
+        self._video.set(project_id, video)
+        if video and RESTORED_VIDEO not in jobs:
+            path = paths.job(project_id, generation_id, RESTORED_VIDEO)
+            jobs[RESTORED_VIDEO] = self.store.get_documents([path])[path]
+        outbox = self.outbox.read(project_id, generation_id)
+        return _Documents(project, docs[generation_path], jobs, outbox)
+
+    def _deliver(
+        self,
+        recorded: Recorded,
+        ce_id: str,
+        session: SinkSession | None,
+        held: frozenset[str],
+    ) -> dict[str, Any]:
+        """Attempt what is due now, in rank order; what fails waits for the relay."""
+        events = list(recorded.events)
+        if self.deliverer is None or not events:
+            return {}
         try:
-            return self.deliverer.deliver(target, waiting, api_key_id, ce_id)
-        except DeliveryFailed as failed:
-            failed.fields = {
-                "recorded": recorded.new.event_type if recorded.new else None,
-                "oldestUndeliveredSeconds": self._waited(waiting),
-            }
-            raise
+            tally = self.deliverer.deliver(events, ce_id, EVENT_TRIGGER, session, held)
+        except StoreUnavailable:
+            # Recorded: the relay attempts it once this call's lease ends.
+            return {"deliveryLeftToRelay": True}
+        fields: dict[str, Any] = {}
+        if tally.sent:
+            fields["delivered"] = tally.sent
+            fields["deliveries"] = tally.counts()
+        if tally.left:
+            fields["leftToOthers"] = tally.left
+        if tally.retried or tally.left:
+            fields["oldestUndeliveredSeconds"] = self._waited(events)
+        return fields
 
     def _waited(self, waiting: list[OutboxEvent]) -> float | None:
-        """Seconds since the oldest of ``waiting`` was recorded (its payload's ``createdAt``)."""
-        known = [
-            e.payload["createdAt"] for e in waiting if isinstance(e.payload.get("createdAt"), str)
-        ]
-        try:
-            oldest = min(datetime.fromisoformat(t) for t in known)
-        except (TypeError, ValueError):  # none, or one that is not RFC 3339 with a zone
+        """Seconds since the oldest of ``waiting`` was recorded."""
+        known = [e.created_at for e in waiting if e.created_at is not None]
+        if not known:
             return None
-        return round((self.clock() - oldest).total_seconds(), 3)
+        return round((self.clock() - min(known)).total_seconds(), 3)
+
+
+def _statuses(new: NewEvent) -> set[str]:
+    return {d.status for d in new.deliveries.values()}
 
 
 @dataclass(frozen=True)
@@ -225,4 +263,4 @@ class _Documents:
     project: dict[str, Any] | None
     generation: dict[str, Any] | None
     jobs: dict[str, dict[str, Any] | None]
-    outbox: dict[str, dict[str, Any] | None]
+    outbox: Stored

@@ -1,37 +1,36 @@
-"""The outbox: forward-only events recorded atomically, leased to one sender, marked delivered.
+"""The outbox: forward-only events recorded atomically with their deliveries, leased to one sender.
 
-``apiProjects/{p}/generations/{g}/events/{eventType}`` (events-contract.md §4):
-one document per type at a fixed id. The caller reads all four in its batch;
-when that shows nothing new (most calls) nothing is written. A new event is
-one atomic commit without a transaction: create its document, and assert that
-no document of its rank or higher exists (a delete with an exists=false
-precondition, a no-op unless violated). Of two racing calls one commits and
-the other's preconditions fail; nobody holds a lock while others wait, and the
-job documents that workers write are never involved. Before sending, a call
-leases the event with a write conditional on the document's update time.
+``apiProjects/{p}/generations/{g}/events/{eventType}`` in the ``webhooks``
+database (docs/delivery-storage.md): one document per type at a fixed id. A
+new event is one atomic commit without a transaction: create its document
+(with its ``deliveries``, due at once, and this call's lease already on it, so
+the fast path costs no second write), and assert that no document of its rank
+or higher exists (a delete with an exists=false precondition, a no-op unless
+violated). Of two racing calls one commits and the other's preconditions fail.
+Any other sender (a retry, the relay) leases an event with a write conditional
+on the update time it read, and never over a live lease.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as google_exceptions
 from google.cloud import firestore
 
+from diffio_progress.core.deliveries import Delivery, due_at, read_deliveries
 from diffio_progress.core.events import (
     EVENT_ID_PREFIX,
     EVENT_TYPES,
     RANKS,
-    build_payload,
+    EventKind,
     in_rank_order,
     is_new,
-    kind_of,
     outbox_path,
 )
 
@@ -47,18 +46,67 @@ def new_event_id() -> str:
 
 @dataclass(frozen=True)
 class OutboxEvent:
-    """One recorded event, as its outbox document holds it."""
+    """One recorded event, as its outbox document holds it, and when it was last written."""
 
+    api_project_id: str
+    generation_id: str
     event_type: str
     event_id: str
     payload: dict[str, Any]
-    delivered: bool = False
-    delivered_to: tuple[str, ...] = ()
-    attempts: int = 0
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    update_time: Any = None  # the document's update time: the precondition of a claim
+    lease_until: datetime | None = None
+    created_at: datetime | None = None
 
     @property
     def rank(self) -> int:
         return RANKS[self.event_type]
+
+    @property
+    def api_key_id(self) -> str | None:
+        key = self.payload.get("apiKeyId")
+        return key if isinstance(key, str) and key else None
+
+    @property
+    def parent(self) -> tuple[str, str]:
+        return self.api_project_id, self.generation_id
+
+    def leased(self, now: datetime) -> bool:
+        return self.lease_until is not None and self.lease_until > now
+
+
+def read_event(
+    api_project_id: str,
+    generation_id: str,
+    event_type: str,
+    document: Mapping[str, Any],
+    update_time: Any = None,
+) -> OutboxEvent | None:
+    """An outbox document as an event; one that lost its id or payload cannot be delivered."""
+    event_id, payload = document.get("eventId"), document.get("payload")
+    if not isinstance(event_id, str) or not isinstance(payload, dict) or event_type not in RANKS:
+        log.warning(
+            "outbox event %s is malformed; it counts as recorded but is not delivered", event_type
+        )
+        return None
+    until, created = document.get("deliveringUntil"), document.get("createdAt")
+    return OutboxEvent(
+        api_project_id,
+        generation_id,
+        event_type,
+        event_id,
+        payload,
+        read_deliveries(document.get("deliveries")),
+        update_time,
+        until if isinstance(until, datetime) else None,
+        created if isinstance(created, datetime) else None,
+    )
+
+
+def from_snapshot(snapshot: Any) -> OutboxEvent | None:
+    """A snapshot of ``.../generations/{g}/events/{type}`` as an event (the relay's query)."""
+    parts = snapshot.reference.path.split("/")
+    return read_event(parts[1], parts[3], parts[5], snapshot.to_dict() or {}, snapshot.update_time)
 
 
 @dataclass(frozen=True)
@@ -68,47 +116,32 @@ class Recorded:
     new: OutboxEvent | None
     events: tuple[OutboxEvent, ...]
 
-    def undelivered(self) -> list[OutboxEvent]:
-        """The events still to deliver, in the order a client must receive them."""
-        waiting = {e.event_type: e for e in self.events if not e.delivered}
-        return [waiting[t] for t in in_rank_order(waiting)]
+
+@dataclass(frozen=True)
+class Stored:
+    """A generation's outbox as read: its well-formed events, and every type present."""
+
+    events: dict[str, OutboxEvent]
+    present: frozenset[str]
 
 
 @dataclass(frozen=True)
-class Claim:
-    """What claiming an event found: ``claimed`` (``event`` is fresh: send it), ``delivered``
-    (nothing to send), or ``busy`` (another call holds a live lease: send nothing)."""
+class NewEvent:
+    """What the caller decided a new event is: its payload, deliveries and fields to store."""
 
-    state: str
-    event: OutboxEvent | None = None
-    expires: float = 0.0  # time.monotonic() when a lease this call took runs out
+    kind: EventKind
+    event_id: str
+    payload: dict[str, Any]
+    deliveries: dict[str, Delivery]
+    fields: dict[str, Any]
 
-
-CLAIMED, DELIVERED, BUSY = "claimed", "delivered", "busy"
-
-
-def read_event(event_type: str, document: Mapping[str, Any]) -> OutboxEvent | None:
-    """An outbox document as an event; one that lost its id or payload cannot be delivered."""
-    event_id, payload = document.get("eventId"), document.get("payload")
-    if not isinstance(event_id, str) or not isinstance(payload, dict):
-        log.warning(
-            "outbox event %s is malformed; it counts as recorded but is not delivered", event_type
-        )
-        return None
-    delivered_to = document.get("deliveredTo")
-    attempts = document.get("attempts")
-    return OutboxEvent(
-        event_type,
-        event_id,
-        payload,
-        delivered=document.get("deliveredAt") is not None,
-        delivered_to=tuple(x for x in delivered_to or () if isinstance(x, str)),
-        attempts=attempts if isinstance(attempts, int) else 0,
-    )
+    @property
+    def event_type(self) -> str:
+        return self.kind.event_type
 
 
 class Outbox:
-    """Records and marks the events of one generation at a time; safe to share across threads."""
+    """Reads, records and leases the events of one generation at a time; thread-safe."""
 
     def __init__(
         self,
@@ -116,66 +149,92 @@ class Outbox:
         clock: Callable[[], datetime],
         event_ids: Callable[[], str] = new_event_id,
     ) -> None:
-        self._connection = connection
-        self._clock = clock
-        self._event_ids = event_ids
+        self.connection = connection
+        self.clock = clock
+        self.event_ids = event_ids
+
+    def read(
+        self, api_project_id: str, generation_id: str, types: tuple[str, ...] = EVENT_TYPES
+    ) -> Stored:
+        """The generation's outbox documents (all four unless told) in one batched read."""
+        found: dict[str, OutboxEvent] = {}
+        present: set[str] = set()
+        with self.connection.guarded() as client:
+            refs = [client.document(*outbox_path(api_project_id, generation_id, t)) for t in types]
+            for snapshot in client.get_all(
+                refs, retry=self.connection.retry, timeout=self.connection.timeout
+            ):
+                if snapshot.exists:
+                    # A malformed document still counts as recorded (forward only).
+                    present.add(snapshot.id)
+                    event = read_event(
+                        api_project_id,
+                        generation_id,
+                        snapshot.id,
+                        snapshot.to_dict() or {},
+                        snapshot.update_time,
+                    )
+                    if event is not None:
+                        found[snapshot.id] = event
+        return Stored(found, frozenset(present))
 
     def record(
-        self,
-        api_project_id: str,
-        generation_id: str,
-        body: Mapping[str, Any],
-        generation: Mapping[str, Any],
-        stored: Mapping[str, Mapping[str, Any] | None],
+        self, stored: Stored, new: NewEvent | None, lease: tuple[datetime, str] | None
     ) -> Recorded:
-        """Record the event ``body``'s status stands for, if it outranks all recorded ones.
+        """Record ``new`` unless ``stored`` (as the caller just read it) has it or a later one.
 
-        ``stored`` is the outbox as the caller just read it (event type to
-        document or ``None``). A racing call that recorded this event, or a
-        later one, in the meantime makes this call record nothing.
+        ``lease`` is (until, by): the new event is created already leased to
+        this call. A racing call that recorded this event, or a later one, in
+        the meantime makes this call record nothing.
         """
-        present = {t: doc for t, doc in stored.items() if doc is not None}
-        events = {t: e for t, doc in present.items() if (e := read_event(t, doc)) is not None}
-        kind = kind_of(body["status"])
-        new = None
-        if is_new(kind, present):
-            new = self._create(api_project_id, generation_id, body, generation)
-            if new is not None:
-                events[new.event_type] = new
-                unseen = [t for t in EVENT_TYPES if RANKS[t] < new.rank and t not in present]
-                events.update(self._fresh(api_project_id, generation_id, unseen))
-        ordered = tuple(events[t] for t in in_rank_order(events))
-        return Recorded(new, ordered)
+        events = dict(stored.events)
+        created = None
+        if new is not None and is_new(new.kind, stored.present):
+            created = self._create(new, lease)
+            if created is not None:
+                events[created.event_type] = created
+                unseen = [
+                    t for t in EVENT_TYPES if RANKS[t] < created.rank and t not in stored.present
+                ]
+                events.update(self._fresh(created, unseen))
+        return Recorded(created, tuple(events[t] for t in in_rank_order(events)))
 
-    def _create(
-        self,
-        api_project_id: str,
-        generation_id: str,
-        body: Mapping[str, Any],
-        generation: Mapping[str, Any],
-    ) -> OutboxEvent | None:
-        new, document = self._new_event(body, generation)
-        with self._connection.guarded() as client:
+    def _create(self, new: NewEvent, lease: tuple[datetime, str] | None) -> OutboxEvent | None:
+        project_id, generation_id = new.fields["apiProjectId"], new.fields["generationId"]
+        document = dict(new.fields)
+        if lease is not None:
+            document["deliveringUntil"], document["deliveringBy"] = lease
+        with self.connection.guarded() as client:
             batch = client.batch()
+            rank = RANKS[new.event_type]
             for event_type in EVENT_TYPES:
-                ref = client.document(*outbox_path(api_project_id, generation_id, event_type))
+                ref = client.document(*outbox_path(project_id, generation_id, event_type))
                 if event_type == new.event_type:
                     batch.create(ref, document)
-                elif RANKS[event_type] >= new.rank:
+                elif RANKS[event_type] >= rank:
                     # Deletes nothing: it only asserts that the document does not exist.
                     batch.delete(ref, option=client.write_option(exists=False))
             try:
                 # Sent once: a retried commit that had landed would fail its own
                 # preconditions and read as a racing call's. A failure fails the
                 # call instead, and Eventarc's retry finds the event if it landed.
-                batch.commit(retry=None, timeout=self._connection.timeout)
+                results = batch.commit(retry=None, timeout=self.connection.timeout)
             except (google_exceptions.AlreadyExists, google_exceptions.FailedPrecondition):
                 return None  # a racing call recorded this event or a later one first
-        return new
+        update_time = next((r.update_time for r in results if r.update_time), None)
+        return OutboxEvent(
+            project_id,
+            generation_id,
+            new.event_type,
+            new.event_id,
+            new.payload,
+            new.deliveries,
+            update_time,
+            lease[0] if lease else None,
+            document.get("createdAt"),
+        )
 
-    def _fresh(
-        self, api_project_id: str, generation_id: str, unseen: list[str]
-    ) -> dict[str, OutboxEvent]:
+    def _fresh(self, created: OutboxEvent, unseen: list[str]) -> dict[str, OutboxEvent]:
         """The lower-ranked events the caller's read did not show, as they are now.
 
         That read came before this call's commit: a racing call may have recorded
@@ -184,113 +243,58 @@ class Outbox:
         """
         if not unseen:
             return {}
-        connection = self._connection
-        found = {}
-        with connection.guarded() as client:
-            refs = [client.document(*outbox_path(api_project_id, generation_id, t)) for t in unseen]
-            for snapshot in client.get_all(
-                refs, retry=connection.retry, timeout=connection.timeout
-            ):
-                if snapshot.exists:
-                    event = read_event(snapshot.id, snapshot.to_dict() or {})
-                    if event is not None:
-                        found[event.event_type] = event
-        return found
+        read = self.read(created.api_project_id, created.generation_id, tuple(unseen)).events
+        return {t: e for t in unseen if (e := read.get(t)) is not None}
 
-    def _new_event(
-        self, body: Mapping[str, Any], generation: Mapping[str, Any]
-    ) -> tuple[OutboxEvent, dict[str, Any]]:
-        now = self._clock()
-        event_type = kind_of(body["status"]).event_type
-        event_id = self._event_ids()
-        payload = build_payload(body, generation, event_id, now)
-        document = {
-            "eventId": event_id,
-            "eventType": event_type,
-            "payload": payload,
-            "createdAt": now,
-            "deliveredAt": None,
-            "deliveredTo": [],
-            "attempts": 0,
-        }
-        return OutboxEvent(event_type, event_id, payload), document
+    def claim(self, event: OutboxEvent, by: str, lease_seconds: float) -> OutboxEvent | None:
+        """Lease ``event`` as read; None when another sender holds it or wrote it since.
 
-    def claim(
-        self,
-        api_project_id: str,
-        generation_id: str,
-        event_type: str,
-        by: str,
-        lease_seconds: float,
-    ) -> Claim:
-        """Lease the event for one sender (events-contract.md §4 "One sender at a time").
-
-        A conditional write: the lease is set only if the document is still as
-        read (its update time), undelivered and not under a live lease. A live
-        lease is never retaken, whoever holds it (even the same CloudEvent).
+        A conditional write on the update time the caller read: a live lease is
+        never retaken, whoever holds it (even the same CloudEvent). On a
+        conflict, the document is read once more and claimed if it is free.
         """
-        connection = self._connection
-        path = outbox_path(api_project_id, generation_id, event_type)
-        with connection.guarded() as client:
-            ref = client.document(*path)
-            snapshot = ref.get(retry=connection.retry, timeout=connection.timeout)
-            document = (snapshot.to_dict() or {}) if snapshot.exists else {}
-            event = read_event(event_type, document) if snapshot.exists else None
-            if event is None or event.delivered:
-                return Claim(DELIVERED)
-            now = self._clock()
-            until = document.get("deliveringUntil")
-            if isinstance(until, datetime) and until > now:
-                return Claim(BUSY)
-            lease = {"deliveringUntil": now + timedelta(seconds=lease_seconds), "deliveringBy": by}
-            expires = time.monotonic() + lease_seconds
+        for fresh_read in (False, True):
+            if fresh_read:
+                event = self._reread(event) or event
+                if event.update_time is None:
+                    return None
+            now = self.clock()
+            if event.leased(now):
+                return None
+            until = now + timedelta(seconds=lease_seconds)
+            path = outbox_path(*event.parent, event.event_type)
             try:
-                # Sent once (no retry): a retried write that had landed would read as a conflict.
-                ref.update(
-                    lease,
-                    option=client.write_option(last_update_time=snapshot.update_time),
-                    retry=None,
-                    timeout=connection.timeout,
-                )
-            except google_exceptions.FailedPrecondition:
-                return Claim(BUSY)  # another call wrote it since: its claim, or its delivery
-        return Claim(CLAIMED, event, expires)
+                with self.connection.guarded() as client:
+                    # Sent once: a retried write that had landed would read as a conflict.
+                    result = client.document(*path).update(
+                        {"deliveringUntil": until, "deliveringBy": by},
+                        option=client.write_option(last_update_time=event.update_time),
+                        retry=None,
+                        timeout=self.connection.timeout,
+                    )
+                return replace(event, update_time=result.update_time, lease_until=until)
+            except (google_exceptions.FailedPrecondition, google_exceptions.NotFound):
+                continue
+        return None
 
-    def release(self, api_project_id: str, generation_id: str, event_type: str) -> None:
-        """End this call's lease early (its delivery failed): a retry need not wait it out."""
-        connection = self._connection
-        with connection.guarded() as client:
-            client.document(*outbox_path(api_project_id, generation_id, event_type)).update(
+    def _reread(self, event: OutboxEvent) -> OutboxEvent | None:
+        with self.connection.guarded() as client:
+            snapshot = client.document(*outbox_path(*event.parent, event.event_type)).get(
+                retry=self.connection.retry, timeout=self.connection.timeout
+            )
+        return from_snapshot(snapshot) if snapshot.exists else None
+
+    def release(self, event: OutboxEvent) -> None:
+        """End this call's lease early: a later sender need not wait it out."""
+        with self.connection.guarded() as client:
+            client.document(*outbox_path(*event.parent, event.event_type)).update(
                 {"deliveringUntil": firestore.DELETE_FIELD},
-                retry=connection.retry,
-                timeout=connection.timeout,
+                retry=self.connection.retry,
+                timeout=self.connection.timeout,
             )
 
-    def mark(
-        self,
-        api_project_id: str,
-        generation_id: str,
-        event: OutboxEvent,
-        delivered_to: list[str],
-        done: bool,
-    ) -> None:
-        """Count an attempt, add the endpoints reached, set ``deliveredAt`` when ``done``,
-        and end the lease (the caller holds it).
 
-        Plain field transforms, no read: a racing call marking the same event
-        only adds the same endpoint ids and another attempt.
-        """
-        fields: dict[str, Any] = {
-            "attempts": firestore.Increment(1),
-            "deliveringUntil": firestore.DELETE_FIELD,
-        }
-        if delivered_to:
-            fields["deliveredTo"] = firestore.ArrayUnion(delivered_to)
-        if done:
-            fields["deliveredAt"] = firestore.SERVER_TIMESTAMP
-        path = outbox_path(api_project_id, generation_id, event.event_type)
-        connection = self._connection
-        with connection.guarded() as client:
-            client.document(*path).update(
-                fields, retry=connection.retry, timeout=connection.timeout
-            )
+def due_fields(deliveries: Mapping[str, Delivery]) -> dict[str, Any]:
+    """``dueAt`` as stored: present only while a delivery is pending (the relay's index)."""
+    due = due_at(deliveries.values())
+    return {"dueAt": due if due is not None else firestore.DELETE_FIELD}

@@ -38,15 +38,29 @@ class DeliveryRefused(Exception):
     """The URL may not be delivered to (SSRF rules): skipped, never retried."""
 
 
+# What an attempt keeps of an answer's body (delivery-contract.md §4).
+RESPONSE_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A receiver's answer: its status, its ``Retry-After``, the start of its body."""
+
+    status: int
+    retry_after: str | None = None
+    response: str | None = None
+
+
 class DeliveryError(Exception):
     """The delivery failed (no answer, an error, a non-2xx status): retried later.
 
-    ``status`` is the receiver's HTTP status when it answered one.
+    ``status`` is the receiver's HTTP status when it answered one, ``answer`` the answer.
     """
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, answer: Answer | None = None):
         super().__init__(message)
         self.status = status
+        self.answer = answer
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -102,7 +116,17 @@ class PinnedPoster:
         headers: Mapping[str, str],
         deadline: float | None = None,
     ) -> int:
-        """The receiver's status code; ``DeliveryRefused`` or ``DeliveryError`` otherwise.
+        """The receiver's status code; ``DeliveryRefused`` or ``DeliveryError`` otherwise."""
+        return self.answer(url, body, headers, deadline).status
+
+    def answer(
+        self,
+        url: WebhookUrl,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float | None = None,
+    ) -> Answer:
+        """The receiver's 2xx answer; ``DeliveryRefused`` or ``DeliveryError`` otherwise.
 
         ``deadline`` (``time.monotonic()``) defaults to ``deadline_seconds`` from now.
         """
@@ -127,8 +151,8 @@ class PinnedPoster:
                     content=body,
                     extensions={"timeout": timeouts},
                 ) as response:
-                    # Only the status matters; the body is never read into memory.
                     status = int(response.status)
+                    answer = Answer(status, _header(response, b"retry-after"), _start(response))
         except httpcore.TimeoutException:
             # Every timeout is what is left of the deadline: whichever of it and the
             # watchdog comes first, the deadline has passed.
@@ -144,8 +168,8 @@ class PinnedPoster:
         if watchdog.fired:
             raise self._no_answer(allowed)
         if not 200 <= status < 300:
-            raise DeliveryError(f"answered HTTP {status}", status)
-        return status
+            raise DeliveryError(f"answered HTTP {status}", status, answer)
+        return answer
 
     def _no_answer(self, allowed: float) -> DeliveryError:
         """The delivery's deadline passed: its own, or the shorter rest of the call's."""
@@ -177,6 +201,23 @@ class PinnedPoster:
             if refused:
                 raise DeliveryRefused(f"{url.host} resolves to a non-public address")
         return addresses[0]
+
+
+def _header(response: httpcore.Response, name: bytes) -> str | None:
+    for key, value in response.headers:
+        if key.lower() == name:
+            return value.decode("latin-1")[:200]
+    return None
+
+
+def _start(response: httpcore.Response) -> str | None:
+    """The first ``RESPONSE_CHARS`` characters of the body; the rest is never read."""
+    taken = b""
+    for chunk in response.iter_stream():
+        taken += chunk
+        if len(taken) >= RESPONSE_CHARS * 4:
+            break
+    return taken.decode("utf-8", "replace")[:RESPONSE_CHARS] if taken else None
 
 
 class _Watchdog:

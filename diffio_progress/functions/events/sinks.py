@@ -1,32 +1,52 @@
-"""What a sink is: per call, a session for one API key that sends one event at a time."""
+"""What a sink is: per call, a session for one API key that sends one event to named endpoints."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
 
 from .outbox import OutboxEvent
 
+ENDPOINT, OURS = "endpoint", "ours"
+# One session's sends (up to three events, each to every endpoint at once) end by then;
+# the relay's sessions last its whole call.
+CALL_DEADLINE_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
-class Delivery:
-    """How sending one event went.
+class SendResult:
+    """How one attempt to one endpoint went; every text is safe to log and to store.
 
-    ``delivered_to`` lists the endpoints reached (the direct sink's ids; empty
-    for Svix, which fans out itself). ``failures`` are reasons safe to log:
-    any failure makes the call fail, so Eventarc retries it.
+    ``skipped``: nothing was sent (the endpoint is disabled, gone, or its URL is
+    refused). Otherwise ``ok`` (a 2xx, or Svix took it), or a failure whose
+    ``failure_kind`` is ``endpoint`` (an answer or a network failure at the
+    client's side) or ``ours`` (this project or its dependencies).
     """
 
-    delivered_to: tuple[str, ...] = ()
-    failures: tuple[str, ...] = field(default=())
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
+    endpoint_id: str
+    ok: bool = False
+    skipped: bool = False
+    http_status: int | None = None
+    error: str | None = None
+    retry_after: str | None = None
+    response: str | None = None
+    duration_ms: int = 0
+    failure_kind: str | None = None
 
 
 class SinkSession(Protocol):
-    def send(self, event: OutboxEvent) -> Delivery: ...
+    def deliveries_for(self, event_type: str, now: datetime) -> dict[str, Any]:
+        """Endpoint id to ``core.deliveries.Delivery``: whom a new event of this type is for."""
+        ...
+
+    def send(self, event: OutboxEvent, endpoint_ids: list[str]) -> list[SendResult]:
+        """One attempt of ``event`` to each of ``endpoint_ids``, at once."""
+        ...
+
+    def health_change(self, result: SendResult, now: datetime) -> dict[str, Any] | None:
+        """The endpoint fields this attempt changes (core.endpoint_health), or None."""
+        ...
 
 
 class Sink(Protocol):

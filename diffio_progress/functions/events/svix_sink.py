@@ -10,13 +10,17 @@ message. ``SVIX_SERVER_URL`` points it at a regional or self-hosted server.
 from __future__ import annotations
 
 import logging
+import time
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from diffio_progress.core.deliveries import SVIX_DELIVERY, Delivery, scheduled
+
 from ..caches import LockedCache
 from .outbox import OutboxEvent
-from .sinks import Delivery
+from .sinks import OURS, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +85,41 @@ class _SvixSession:
         self._sink = sink
         self._api_key_id = api_key_id
 
-    def send(self, event: OutboxEvent) -> Delivery:
+    def deliveries_for(self, event_type: str, now: datetime) -> dict[str, Delivery]:
+        """One delivery, the hand-off to Svix (which fans out to the key's endpoints)."""
+        return {SVIX_DELIVERY: scheduled(now)}
+
+    def send(self, event: OutboxEvent, endpoint_ids: list[str]) -> list[SendResult]:
+        return [self._send(event)] if endpoint_ids else []
+
+    def health_change(self, result: SendResult, now: datetime) -> dict[str, Any] | None:
+        return None  # Svix keeps its endpoints' health itself
+
+    def _send(self, event: OutboxEvent) -> SendResult:
         from svix.exceptions import HttpError, HTTPValidationError
 
+        started = time.monotonic()
+        error = None
+        status = None
         try:
             self._sink.create_message(self._sink.application(self._api_key_id), event)
-        except (HttpError, HTTPValidationError) as error:
-            if error.status_code == _CONFLICT:
-                return Delivery()
-            return Delivery(failures=(f"Svix answered HTTP {error.status_code} {_code(error)}",))
-        except httpx.HTTPError as error:
+        except (HttpError, HTTPValidationError) as failed:
+            status = failed.status_code
+            if status != _CONFLICT:
+                error = f"Svix answered HTTP {status} {_code(failed)}"
+        except httpx.HTTPError as failed:
             # The message names the failure, never the request's Authorization header.
-            return Delivery(failures=(f"Svix unreachable: {type(error).__name__}",))
+            error = f"Svix unreachable: {type(failed).__name__}"
         except ValueError:
             # An error answer that is not Svix's JSON (a proxy's HTML page, say).
-            return Delivery(failures=("Svix answered with an unreadable error",))
-        return Delivery()
+            error = "Svix answered with an unreadable error"
+        took = round((time.monotonic() - started) * 1000)
+        if error is None:
+            return SendResult(SVIX_DELIVERY, True, duration_ms=took)
+        # Svix is our dependency: its failure is ours, never the client's endpoint's.
+        return SendResult(
+            SVIX_DELIVERY, http_status=status, error=error, duration_ms=took, failure_kind=OURS
+        )
 
 
 def _code(error: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from werkzeug.exceptions import ServiceUnavailable
@@ -15,14 +16,14 @@ from ..config import SVIX_API_TOKEN, WEBHOOK_SINK, Settings
 from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
 from ..store import FirestoreStore
-from .handler import DeliveryFailed, EventHandler
+from .handler import EventHandler
 from .outbox import Outbox
 from .pinned_post import PinnedPoster
-from .sinks import Sink
+from .sinks import CALL_DEADLINE_SECONDS, Sink
 
 
 def on_generation_written(event: Any) -> None:
-    """Handle one Eventarc CloudEvent; a failure that a retry can fix answers 503.
+    """Handle one Eventarc CloudEvent; a failure to record answers 503, and Eventarc retries.
 
     An HTTP error rather than an exception: Eventarc retries any non-2xx, and
     functions-framework would print a stack trace for an exception on every
@@ -30,8 +31,8 @@ def on_generation_written(event: Any) -> None:
     """
     try:
         default_event_handler()(event)
-    except (DeliveryFailed, StoreUnavailable):
-        raise ServiceUnavailable("Not delivered yet; retry later.") from None
+    except StoreUnavailable:
+        raise ServiceUnavailable("Not recorded yet; retry later.") from None
 
 
 def default_event_handler(environ: Mapping[str, str] | None = None) -> EventHandler:
@@ -43,23 +44,27 @@ def build_event_handler(
     settings: Settings,
     connection: FirestoreConnection | None = None,
     poster: PinnedPoster | None = None,
+    webhooks: FirestoreConnection | None = None,
 ) -> EventHandler:
-    """The handler as deployed; tests pass a counting ``connection`` or a ``poster`` of their own.
+    """The handler as deployed; tests pass counting connections or a ``poster`` of their own.
 
-    The reads, the outbox and the direct sink share the one connection, so an
-    outage on any of them is the same ``StoreUnavailable``: a 503, and a retry.
+    ``connection`` reads the generation (``(default)``); ``webhooks`` holds the
+    outbox, the endpoints and the attempts (docs/delivery-storage.md). An outage
+    of either before the event is recorded is ``StoreUnavailable``: a 503, and a retry.
     """
     logs.configure()
     connection = connection or FirestoreConnection.from_settings(settings)
-    outbox = Outbox(connection, utcnow)
-    # Endpoints and their secrets are in their own database (webhooks-api.md §5).
-    webhooks = FirestoreConnection.from_settings(settings, settings.webhook_database)
+    webhooks = webhooks or FirestoreConnection.from_settings(settings, settings.webhook_database)
+    outbox = Outbox(webhooks, utcnow)
     sink = build_sink(settings, webhooks, poster)
     return EventHandler(settings, FirestoreStore(connection), outbox, sink)
 
 
 def build_sink(
-    settings: Settings, connection: FirestoreConnection, poster: PinnedPoster | None = None
+    settings: Settings,
+    connection: FirestoreConnection,
+    poster: PinnedPoster | None = None,
+    call_deadline_seconds: float = CALL_DEADLINE_SECONDS,
 ) -> Sink | None:
     """The sink WEBHOOK_SINK names; ``off`` records only. ``connection``: the webhooks database."""
     if settings.webhook_sink == "svix":
@@ -72,7 +77,8 @@ def build_sink(
         from .direct_sink import DirectSink
 
         poster = poster or PinnedPoster(allow_private=settings.webhook_allow_private_urls)
-        return DirectSink(connection, poster)
+        disable_after = timedelta(hours=settings.webhook_disable_after_hours)
+        return DirectSink(connection, poster, utcnow, call_deadline_seconds, disable_after)
     return None
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import flask
 from cloudevents.http import from_http
 from google.cloud import firestore
 
@@ -20,8 +22,9 @@ from diffio_progress.functions.events.handler import EventHandler, Outcome
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.events.wiring import build_event_handler
 from diffio_progress.functions.firestore import FirestoreConnection
+from diffio_progress.functions.relay.handler import RelayHandler, build_relay_handler
 from diffio_progress.tools.cloud_events import written_event
-from tests.project import TEST_PROJECT
+from tests.project import TEST_PROJECT, WEBHOOK_DATABASE
 from tests.seed import MINTED_SECRETS
 
 PROJECT_ID, GENERATION_ID, KEY_ID = "proj-1", "gen-1", "key_events"
@@ -91,7 +94,14 @@ class Harness:
 
     def handler(self, poster: PinnedPoster | None = None, **settings: Any) -> EventHandler:
         connection = FirestoreConnection(5.0, client_factory(self.counter, TEST_PROJECT))
-        built = build_event_handler(Settings(project=TEST_PROJECT, **settings), connection, poster)
+        webhooks = FirestoreConnection(
+            5.0,
+            client_factory(self.counter, TEST_PROJECT, WEBHOOK_DATABASE),
+            database=WEBHOOK_DATABASE,
+        )
+        built = build_event_handler(
+            Settings(project=TEST_PROJECT, **settings), connection, poster, webhooks
+        )
         self.built.append(built)
         return built
 
@@ -107,13 +117,14 @@ class Harness:
     def outbox(
         self, project_id: str = PROJECT_ID, generation_id: str = GENERATION_ID
     ) -> dict[str, dict[str, Any]]:
-        collection = self.db.document(*paths.generation(project_id, generation_id)).collection(
-            "events"
-        )
+        # The outbox lives in the webhooks database (docs/delivery-storage.md).
+        generation = paths.generation(project_id, generation_id)
+        collection = self.webhooks_db.document(*generation).collection("events")
         return {snap.id: snap.to_dict() or {} for snap in collection.get()}
 
     def event_doc(self, event_type: str) -> dict[str, Any]:
-        snapshot = self.db.document(*outbox_path(PROJECT_ID, GENERATION_ID, event_type)).get()
+        path = outbox_path(PROJECT_ID, GENERATION_ID, event_type)
+        snapshot = self.webhooks_db.document(*path).get()
         assert snapshot.exists, event_type
         return snapshot.to_dict() or {}
 
@@ -125,3 +136,37 @@ class Harness:
         # Endpoints and their secrets live in the webhooks database (webhooks-api.md §5).
         self.webhooks_db.document(ENDPOINTS, endpoint_id).set(doc)
         return endpoint_id, secret
+
+
+@dataclass
+class Shifted:
+    """The wall clock moved forward by hand: time passes for the relay without a sleep."""
+
+    offset: timedelta = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def relay_handler(
+    harness: Harness, clock: Shifted, poster: PinnedPoster | None = None, **settings: Any
+) -> RelayHandler:
+    """The relay as deployed, on the counted webhooks connection, with a hand-moved clock."""
+    settings.setdefault("webhook_sink", "direct")
+    settings.setdefault("webhook_allow_private_urls", True)
+    poster = poster or PinnedPoster(allow_private=True, deadline_seconds=2.0)
+    webhooks = FirestoreConnection(
+        5.0,
+        client_factory(harness.counter, TEST_PROJECT, WEBHOOK_DATABASE),
+        database=WEBHOOK_DATABASE,
+    )
+    return build_relay_handler(Settings(project=TEST_PROJECT, **settings), webhooks, poster, clock)
+
+
+def run_relay(handler: RelayHandler) -> dict[str, int]:
+    """One scheduled call: a POST to the relay, its 200 answer's counters."""
+    with flask.Flask(__name__).test_request_context("/", method="POST"):
+        response = handler(flask.request)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer: dict[str, int] = response.get_json()
+    return answer

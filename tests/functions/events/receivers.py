@@ -33,6 +33,9 @@ class Receiver:
     host: str = "127.0.0.1"  # the host name the URL uses
     arrived: threading.Event = field(default_factory=threading.Event)  # set by each POST
     hold_until: threading.Event | None = None  # what a "hold" receiver waits for
+    # Sent with a "status:<code>" answer (a Retry-After, say), and its body.
+    answer_headers: dict[str, str] = field(default_factory=dict)
+    answer_body: bytes = b""
 
     def __post_init__(self) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -84,7 +87,8 @@ def _make_handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 receiver.stopping.wait(float(behaviour.split(":", 1)[1]))
                 self._answer(204)
             elif behaviour.startswith("status:"):
-                self._answer(int(behaviour.split(":", 1)[1]))
+                code = int(behaviour.split(":", 1)[1])
+                self._answer(code, receiver.answer_headers, receiver.answer_body)
             elif behaviour == "redirect":
                 self._answer(307, {"Location": receiver.redirect_to})
             elif behaviour == "hold" and receiver.hold_until is not None:
@@ -98,12 +102,15 @@ def _make_handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(2)
 
-        def _answer(self, status: int, headers: dict[str, str] | None = None) -> None:
+        def _answer(
+            self, status: int, headers: dict[str, str] | None = None, body: bytes = b""
+        ) -> None:
             self.send_response(status)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", "0")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            self.wfile.write(body)
 
         def _trickle(self) -> None:
             # A 200 that arrives one byte at a time: each byte well within any per-read

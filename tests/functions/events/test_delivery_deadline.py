@@ -11,7 +11,7 @@ from google.cloud import firestore
 from diffio_progress.core.endpoints import ENDPOINTS
 from diffio_progress.core.events import QUEUED_EVENT
 from diffio_progress.functions.events.direct_sink import CALL_DEADLINE_SECONDS, DirectSink
-from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler
+from diffio_progress.functions.events.handler import EventHandler
 from diffio_progress.functions.events.pinned_post import PinnedPoster, Resolver
 from tests.functions.events.harness import KEY_ID, PROJECT_ID, Harness, Writes, new_secret
 from tests.functions.events.receivers import Receiver

@@ -9,7 +9,7 @@ import pytest
 from diffio import DiffioApiError, DiffioClient
 
 from diffio_progress.core.events import COMPLETED_EVENT, PROCESSING_EVENT, QUEUED_EVENT
-from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler
+from diffio_progress.functions.events.handler import EventHandler
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from tests.functions.events.harness import KEY_ID, Harness, Writes, new_secret
 from tests.functions.events.receivers import Received, Receiver

@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from diffio_progress.core.events import PROCESSING_EVENT, QUEUED_EVENT
-from diffio_progress.functions.events.handler import DeliveryFailed
 from tests.functions.events.harness import Event, Harness, Writes
 from tests.functions.events.receivers import Receiver
 from tests.log_records import Records

@@ -20,7 +20,7 @@ from diffio_progress.core.events import (
     RANKS,
     outbox_path,
 )
-from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler, LeaseHeld
+from diffio_progress.functions.events.handler import EventHandler
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from tests.functions.events.harness import (
     GENERATION_ID,

@@ -12,7 +12,6 @@ from cloudevents.http import from_http
 from google.cloud import firestore
 
 from diffio_progress.core.events import COMPLETED_EVENT, PROCESSING_EVENT, QUEUED_EVENT
-from diffio_progress.functions.events.handler import DeliveryFailed
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.tools.bridge import Bridge, Change
 from diffio_progress.tools.cloud_events import written_event

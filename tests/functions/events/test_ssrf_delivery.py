@@ -11,7 +11,6 @@ import trustme
 
 from diffio_progress.core.events import QUEUED_EVENT
 from diffio_progress.core.ssrf import parse_webhook_url
-from diffio_progress.functions.events.handler import DeliveryFailed
 from diffio_progress.functions.events.pinned_post import (
     DeliveryError,
     DeliveryRefused,

@@ -6,7 +6,7 @@ import pytest
 
 from diffio_progress.core.events import COMPLETED_EVENT, PROCESSING_EVENT, QUEUED_EVENT
 from diffio_progress.functions.config import Settings
-from diffio_progress.functions.events.handler import DeliveryFailed, EventHandler
+from diffio_progress.functions.events.handler import EventHandler
 from diffio_progress.functions.events.wiring import build_sink
 from diffio_progress.functions.firestore import FirestoreConnection
 from tests.functions.events.harness import KEY_ID, Harness, Writes

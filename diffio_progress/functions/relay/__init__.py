@@ -1,0 +1,1 @@
+"""The relay of pending deliveries: Cloud Scheduler calls it; it attempts what is due."""
