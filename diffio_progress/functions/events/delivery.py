@@ -54,6 +54,7 @@ class Tally:
     failed: int = 0
     retried: int = 0
     sent: list[str] = field(default_factory=list)  # event types attempted
+    reached: list[str] = field(default_factory=list)  # event types delivered to an endpoint
     left: list[str] = field(default_factory=list)  # event types left to another sender
 
     def count(self, attempt: Attempted) -> None:
@@ -186,6 +187,8 @@ class Deliverer:
         if not self.marker.mark(event, deliveries, attempted):
             raise _LeaseLost
         tally.sent.append(event.event_type)
+        if any(a.after.status == DELIVERED and not a.result.skipped for a in attempted):
+            tally.reached.append(event.event_type)
         for attempt in attempted:
             tally.count(attempt)
             change = session.health_change(attempt.result, now)

@@ -164,7 +164,9 @@ class EventHandler:
         held = frozenset({recorded.new.event_type}) if recorded.new and lease else frozenset()
         fields.update(self._deliver(recorded, ce_id, session, held))
         what = f"recorded {recorded.new.event_type}" if recorded.new else "nothing new"
-        return Outcome(what, fields=fields)
+        # A delivery that waits for a retry is the client's trouble, not a failed call.
+        level = logging.WARNING if "oldestUndeliveredSeconds" in fields else logging.INFO
+        return Outcome(what, level, fields)
 
     def _new_event(
         self,
@@ -237,8 +239,9 @@ class EventHandler:
             # Recorded: the relay attempts it once this call's lease ends.
             return {"deliveryLeftToRelay": True}
         fields: dict[str, Any] = {}
-        if tally.sent:
-            fields["delivered"] = tally.sent
+        if tally.reached:
+            fields["delivered"] = tally.reached
+        if tally.due:
             fields["deliveries"] = tally.counts()
         if tally.left:
             fields["leftToOthers"] = tally.left

@@ -128,6 +128,11 @@ class Harness:
         assert snapshot.exists, event_type
         return snapshot.to_dict() or {}
 
+    def attempt_errors(self) -> str:
+        """Every stored attempt's error, in one text to search."""
+        found = (s.to_dict() or {} for s in self.webhooks_db.collection("webhookAttempts").get())
+        return " | ".join(str(a.get("error")) for a in found)
+
     def endpoint(self, url: str, secret: str | None = None, **fields: Any) -> tuple[str, str]:
         """A webhookEndpoints document for the test key; returns (endpoint id, secret)."""
         secret = secret or new_secret()

@@ -48,7 +48,24 @@ def test_creating_a_generation_records_queued_in_the_outbox(
         "deliveredAt",
         "deliveredTo",
         "attempts",
+        # docs/delivery-storage.md; no dueAt: with the sink off nothing is pending.
+        "apiKeyId",
+        "apiProjectId",
+        "generationId",
+        "mode",
+        "rank",
+        "expiresAt",
+        "deliveries",
+        "deliveryEndpointId",
+        "deliveryStatus",
     }
+    assert (doc["rank"], doc["mode"], doc["deliveries"], doc["deliveryStatus"]) == (
+        0,
+        "live",
+        {},
+        "skipped",
+    )
+    assert doc["expiresAt"] - doc["createdAt"] == timedelta(days=30)
     assert EVENT_ID.match(doc["eventId"]) and doc["eventType"] == QUEUED_EVENT
     assert (doc["deliveredAt"], doc["deliveredTo"], doc["attempts"]) == (None, [], 0)
     assert doc["payload"]["eventId"] == doc["eventId"]

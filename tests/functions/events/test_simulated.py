@@ -36,13 +36,7 @@ def bridged(db: firestore.Client, harness: Harness) -> Iterator[list[str]]:
 
     def send(change: Change) -> None:
         event = written_event(TEST_PROJECT, change.path, change.before, change.after)
-        for _ in range(40):
-            try:
-                handler(from_http(*event))
-                return
-            except DeliveryFailed:
-                time.sleep(0.25)
-        raise AssertionError(f"{change.path} still failing")
+        handler(from_http(*event))  # a delivery never fails the call
 
     errors: list[str] = []
     bridge = Bridge(db, "", errors.append, send=send).start()

@@ -92,8 +92,8 @@ def test_a_name_that_does_not_resolve_is_a_failed_delivery(
         raise OSError("Name or service not known")
 
     harness.endpoint("https://gone.customer.test/hook")
-    with pytest.raises(DeliveryFailed, match="does not resolve"):
-        harness.send(handler(harness, nowhere, allow=False), writes.generation())
+    harness.send(handler(harness, nowhere, allow=False), writes.generation())
+    assert "does not resolve" in harness.attempt_errors()  # scheduled, not skipped
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from diffio_progress.core.events import COMPLETED_EVENT, PROCESSING_EVENT, QUEUED_EVENT
+from diffio_progress.core.events import (
+    COMPLETED_EVENT,
+    PROCESSING_EVENT,
+    QUEUED_EVENT,
+    outbox_path,
+)
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.handler import EventHandler
 from diffio_progress.functions.events.wiring import build_sink
 from diffio_progress.functions.firestore import FirestoreConnection
-from tests.functions.events.harness import KEY_ID, Harness, Writes
+from tests.functions.events.harness import (
+    GENERATION_ID,
+    KEY_ID,
+    PROJECT_ID,
+    Harness,
+    Shifted,
+    Writes,
+    relay_handler,
+    run_relay,
+)
 from tests.functions.events.svix_standin import SvixStandIn
+from tests.log_records import Records
 
 
 def through_svix(harness: Harness, svix: SvixStandIn, token: str | None = None) -> EventHandler:
@@ -43,37 +60,41 @@ def test_one_application_per_key_and_one_message_per_event_keyed_by_its_id(
     assert all(doc["deliveredAt"] is not None for doc in outbox.values())
 
 
-def test_a_failed_delivery_is_retried_with_the_same_event_id_and_never_sent_twice(
+def test_a_failed_hand_off_is_retried_by_the_relay_with_the_same_event_id_never_twice(
     writes: Writes, harness: Harness, svix: SvixStandIn
 ) -> None:
     handler = through_svix(harness, svix)
-    event = writes.generation()
     svix.fail_messages_with = 500
-    with pytest.raises(DeliveryFailed, match="HTTP 500"):
-        harness.send(handler, event)
-    event_id = harness.event_doc(QUEUED_EVENT)["eventId"]
-    assert harness.event_doc(QUEUED_EVENT)["attempts"] == 1
+    harness.send(handler, writes.generation())  # scheduled: the call succeeds
+    doc = harness.event_doc(QUEUED_EVENT)
+    assert doc["attempts"] == 1 and doc["deliveries"]["svix"]["status"] == "pending"
+    assert "HTTP 500" in harness.attempt_errors()
+    event_id = doc["eventId"]
 
     svix.fail_messages_with = None
-    harness.send(handler, event)  # Eventarc's retry
+    settings = {"svix_api_token": svix.token, "svix_server_url": svix.url}
+    clock = Shifted(timedelta(seconds=6))
+    relay = relay_handler(harness, clock, webhook_sink="svix", **settings)
+    assert run_relay(relay)["delivered"] == 1
     assert [m["eventId"] for m in svix.messages] == [event_id]
 
-    # Svix took it but the instance died before marking it: the retry is no second message.
-    harness.db.document(
-        "apiProjects", "proj-1", "generations", "gen-1", "events", QUEUED_EVENT
-    ).update({"deliveredAt": None})
-    harness.send(through_svix(harness, svix), event)
+    # Svix took it but the sender died before marking it: the retry is no second message.
+    ref = harness.webhooks_db.document(*outbox_path(PROJECT_ID, GENERATION_ID, QUEUED_EVENT))
+    ref.update({"deliveries.svix.status": "pending", "dueAt": datetime.now(UTC)})
+    assert run_relay(relay)["delivered"] == 1
     assert [m["eventId"] for m in svix.messages] == [event_id]
     assert harness.event_doc(QUEUED_EVENT)["deliveredAt"] is not None
 
 
-def test_a_wrong_token_fails_the_delivery_without_logging_the_token(
-    writes: Writes, harness: Harness, svix: SvixStandIn
+def test_a_wrong_token_is_our_failure_and_never_logged(
+    writes: Writes, harness: Harness, svix: SvixStandIn, event_logs: Records
 ) -> None:
     wrong = "testsk_wrong_" + svix.token[-8:]
-    with pytest.raises(DeliveryFailed, match="HTTP 401"):
-        harness.send(through_svix(harness, svix, token=wrong), writes.generation())
+    harness.send(through_svix(harness, svix, token=wrong), writes.generation())
     assert svix.messages == []
+    [attempt] = [r.fields for r in event_logs.records if "failureKind" in getattr(r, "fields", {})]
+    assert attempt["failureKind"] == "ours" and "HTTP 401" in attempt["error"]
+    assert all(wrong not in r.getMessage() for r in event_logs.records)
 
 
 def test_the_svix_sink_needs_its_token() -> None:
