@@ -102,7 +102,9 @@ def test_imports_point_only_down_or_sideways(module: Path) -> None:
 
 
 # The deployed functions other than the progress poll: its cold start never loads them.
-OTHER_FUNCTIONS = tuple(f"{PACKAGE}.functions.{name}" for name in ("events", "reaper", "webhooks"))
+OTHER_FUNCTIONS = tuple(
+    f"{PACKAGE}.functions.{name}" for name in ("events", "reaper", "webhooks", "relay")
+)
 
 
 def other_functions_in(modules: Iterable[str]) -> set[str]:
@@ -147,6 +149,11 @@ def test_the_progress_function_imports_nothing_of_the_other_functions(module: Pa
         # The walk has teeth: the other entry points do reach their own folders.
         ("on_generation_written", {f"{PACKAGE}.functions.events"}),
         ("reap_stalled_jobs", {f"{PACKAGE}.functions.reaper"}),
+        # The relay sends through the event function's own machinery (lease, rank order).
+        (
+            "relay_pending_deliveries",
+            {f"{PACKAGE}.functions.relay", f"{PACKAGE}.functions.events"},
+        ),
     ],
 )
 def test_main_py_progress_entry_point_reaches_none_of_the_other_functions(

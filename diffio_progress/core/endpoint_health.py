@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .deliveries import GONE_STATUS
+from .endpoints import is_enabled
 
 GONE, FAILING = "gone", "failing"
 DISABLE_AFTER = timedelta(hours=120)
@@ -20,7 +21,7 @@ DISABLE_AFTER = timedelta(hours=120)
 
 def is_disabled(document: Mapping[str, Any]) -> bool:
     """``disabled`` missing or false is enabled; any other value fails closed."""
-    return document.get("disabled", False) is not False
+    return not is_enabled(document)
 
 
 def change(

@@ -10,7 +10,6 @@ the first live one of a key is adopted, so it keeps its secret.
 from __future__ import annotations
 
 import base64
-import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from diffio_progress.core.deliveries import pair_endpoint_id
 from diffio_progress.core.endpoints import ENDPOINTS, SECRET_PREFIX
 from diffio_progress.core.errors import StoreUnavailable
 from diffio_progress.core.ids import is_queryable_value
@@ -38,12 +38,6 @@ SECRET_BYTES = 24
 def new_signing_secret() -> str:
     """``whsec_`` and 24 random bytes in base64, as Svix makes them."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
-
-
-def pair_endpoint_id(api_key_id: str, mode: str) -> str:
-    """The id of the endpoint of (``api_key_id``, ``mode``): the same for every call."""
-    digest = hashlib.sha256(f"{api_key_id}\x00{mode}".encode("utf-8", "surrogatepass"))
-    return "ep_" + digest.hexdigest()[:24]
 
 
 @dataclass(frozen=True)

@@ -208,3 +208,18 @@ def test_method_cors_and_body_limit_are_the_progress_functions(api: Api, writer:
     huge = api.post("webhooks_configure", writer, b"{" + b" " * 70_000 + b"}")
     assert (huge.status_code, huge.get_json()["code"]) == (413, "body_too_large")
     assert "Access-Control-Allow-Origin" in huge.headers
+
+
+def test_configure_enables_a_disabled_endpoint_again_and_says_so(
+    api: Api, writer: Key, webhooks_db: firestore.Client
+) -> None:
+    first = api.configure(writer, **configure_body()).get_json()["webhook"]
+    assert first["disabled"] is False
+    ref = webhooks_db.document("webhookEndpoints", first["endpointId"])
+    # The relay disabled it (delivery-contract.md §3): a 410, say.
+    ref.update({"disabled": True, "disabledReason": "gone", "disabledAt": datetime.now(UTC)})
+    again = api.configure(writer, **configure_body())
+    assert again.get_json()["webhook"]["disabled"] is False
+    stored = ref.get().to_dict() or {}
+    assert stored["disabled"] is False
+    assert not {"disabledReason", "disabledAt", "failingSince"} & set(stored)
