@@ -8,6 +8,8 @@ print-access-token` (the workflow's Workload Identity credentials). Every step i
 
     python3 deploy/firestore.py --project P rules --database '(default)' --database webhooks
     python3 deploy/firestore.py --project P indexes --database '(default)'
+    python3 deploy/firestore.py --project P indexes --database webhooks \
+        --indexes-file firestore.webhooks.indexes.json
 """
 
 from __future__ import annotations
@@ -106,9 +108,14 @@ def request_indexes(project: str, database: str, token: str, spec: dict[str, Any
         ]
         path = f"{override['collectionGroup']}/fields/{override['fieldPath']}"
         name = f"projects/{project}/databases/{database}/collectionGroups/{path}"
-        body = {"name": name, "indexConfig": {"indexes": indexes}}
-        call("PATCH", f"{base}/{path}?updateMask=indexConfig", token, body)
-        print(f"indexes: set {path} ({len(indexes)} indexes)")
+        body: dict[str, Any] = {"name": name, "indexConfig": {"indexes": indexes}}
+        mask = "indexConfig"
+        if override.get("ttl"):
+            # A TTL policy: Firestore deletes each document once this timestamp has passed.
+            body["ttlConfig"] = {}
+            mask += ",ttlConfig"
+        call("PATCH", f"{base}/{path}?updateMask={mask}", token, body)
+        print(f"indexes: set {path} ({len(indexes)} indexes{', TTL' if override.get('ttl') else ''})")
 
 
 def access_token() -> str:

@@ -27,7 +27,8 @@ RUNTIME=$(account runtime)     # get_generation_progress
 WEBHOOKS=$(account webhooks)   # webhooks_configure, webhooks_send_test_event
 EVENTS=$(account events)       # on_generation_written, on_generation_job_written, their triggers
 REAPER=$(account reaper)       # reap_stalled_jobs
-SCHEDULER=$(account scheduler) # calls reap_stalled_jobs
+RELAY=$(account relay)         # relay_pending_deliveries
+SCHEDULER=$(account scheduler) # calls reap_stalled_jobs and relay_pending_deliveries
 DEPLOYER=$(account deployer)   # the workflow
 
 gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbuild.googleapis.com \
@@ -37,7 +38,7 @@ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbui
   logging.googleapis.com firebase.googleapis.com firebasehosting.googleapis.com \
   --project="$PROJECT"
 
-for name in runtime webhooks events reaper scheduler deployer; do
+for name in runtime webhooks events reaper relay scheduler deployer; do
   gcloud iam service-accounts describe "$(account $name)" --project="$PROJECT" >/dev/null 2>&1 ||
     gcloud iam service-accounts create "diffio-progress-$name" --project="$PROJECT"
 done
@@ -62,6 +63,12 @@ drop_wide() { # MEMBER ROLE
   gcloud projects remove-iam-policy-binding "$PROJECT" --member="serviceAccount:$1" --role="$2" \
     --condition=None --quiet >/dev/null 2>&1 || true
 }
+# Earlier setups granted these on a database that the identity no longer writes.
+drop_on_database() { # MEMBER ROLE DATABASE
+  gcloud projects remove-iam-policy-binding "$PROJECT" --member="serviceAccount:$1" --role="$2" \
+    --condition="expression=resource.name == \"projects/$PROJECT/databases/$3\",title=$3 database only" \
+    --quiet >/dev/null 2>&1 || true
+}
 drop_wide "$RUNTIME" roles/datastore.viewer
 drop_wide "$EVENTS" roles/datastore.user
 drop_wide "$EVENTS" roles/run.invoker
@@ -75,18 +82,24 @@ fi
 on_database "$WEBHOOKS" roles/datastore.viewer '(default)' # the caller's key in apiKeys
 on_database "$WEBHOOKS" roles/datastore.user webhooks      # endpoints and their secrets
 
-on_database "$EVENTS" roles/datastore.user '(default)' # the generation, its jobs, the outbox
-on_database "$EVENTS" roles/datastore.viewer webhooks  # the endpoints it delivers to
+# The outbox moved to the webhooks database (docs/delivery-storage.md): (default) is read only.
+drop_on_database "$EVENTS" roles/datastore.user '(default)'
+drop_on_database "$EVENTS" roles/datastore.viewer webhooks
+on_database "$EVENTS" roles/datastore.viewer '(default)' # the generation and its jobs
+on_database "$EVENTS" roles/datastore.user webhooks      # the outbox, attempts, endpoints
 on_project "$EVENTS" roles/eventarc.eventReceiver
 # roles/run.invoker on the two event functions alone: the workflow grants it per function.
 
 on_database "$REAPER" roles/datastore.user '(default)'
 on_project "$REAPER" roles/run.viewer "$JOBS_PROJECT"
+
+on_database "$RELAY" roles/datastore.user webhooks # the outbox, attempts, endpoints; no (default)
 # The scheduler's identity has no project role: the workflow grants roles/run.invoker on the
-# reaper alone.
+# reaper and the relay alone.
 
 if [ "${WEBHOOK_SINK:-off}" = "svix" ]; then
-  for pair in "$SVIX_API_TOKEN_SECRET:$EVENTS" "$SVIX_API_TOKEN_SECRET:$WEBHOOKS" \
+  for pair in "$SVIX_API_TOKEN_SECRET:$EVENTS" "$SVIX_API_TOKEN_SECRET:$RELAY" \
+      "$SVIX_API_TOKEN_SECRET:$WEBHOOKS" \
       "$SVIX_TEST_API_TOKEN_SECRET:$WEBHOOKS"; do
     gcloud secrets add-iam-policy-binding "${pair%%:*}" --project="$PROJECT" \
       --member="serviceAccount:${pair#*:}" --role=roles/secretmanager.secretAccessor --quiet >/dev/null
@@ -103,7 +116,7 @@ for role in roles/cloudfunctions.developer roles/run.admin roles/eventarc.admin 
     roles/serviceusage.serviceUsageConsumer; do
   on_project "$DEPLOYER" "$role"
 done
-for name in runtime webhooks events reaper scheduler; do
+for name in runtime webhooks events reaper relay scheduler; do
   gcloud iam service-accounts add-iam-policy-binding "$(account $name)" --project="$PROJECT" \
     --member="serviceAccount:$DEPLOYER" --role=roles/iam.serviceAccountUser --quiet >/dev/null
 done

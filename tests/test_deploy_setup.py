@@ -55,9 +55,11 @@ FIRESTORE_ROLES = {
     ("runtime", "roles/datastore.viewer"): on("(default)"),
     ("webhooks", "roles/datastore.viewer"): on("(default)"),
     ("webhooks", "roles/datastore.user"): on("webhooks"),
-    ("events", "roles/datastore.user"): on("(default)"),
-    ("events", "roles/datastore.viewer"): on("webhooks"),
+    # The outbox is in the webhooks database (docs/delivery-storage.md).
+    ("events", "roles/datastore.viewer"): on("(default)"),
+    ("events", "roles/datastore.user"): on("webhooks"),
     ("reaper", "roles/datastore.user"): on("(default)"),
+    ("relay", "roles/datastore.user"): on("webhooks"),
 }
 
 
@@ -89,6 +91,11 @@ def test_a_rerun_removes_the_wider_grants_of_earlier_setups(tmp_path: Path) -> N
     }
     assert (account("events"), "roles/run.invoker", "None") in removed
     assert (account("events"), "roles/datastore.user", "None") in removed
+    # The outbox moved: the events identity's write grant on (default) is taken back.
+    assert any(
+        m == account("events") and r == "roles/datastore.user" and "(default)" in str(c)
+        for m, r, c in removed
+    )
     assert not [c for c in calls if c[:3] == ["firestore", "databases", "create"]]
     assert [
         c[3]
@@ -115,6 +122,7 @@ def test_the_svix_tokens_are_readable_by_the_functions_that_send_only(tmp_path: 
     }
     assert readers == {
         ("svix-api-token", account("events")),
+        ("svix-api-token", account("relay")),
         ("svix-api-token", account("webhooks")),
         ("svix-test-api-token", account("webhooks")),
     }

@@ -116,6 +116,7 @@ SIZED = {
     # The event function is deployed once per trigger through a shell function.
     '"$1"': ("--cpu", "--memory", "--concurrency", "--timeout"),
     "reap_stalled_jobs": ("--cpu", "--memory", "--concurrency", "--timeout"),
+    "relay_pending_deliveries": ("--cpu", "--memory", "--concurrency", "--timeout"),
 }
 
 
@@ -234,3 +235,30 @@ def test_the_reaper_schedule_is_created_once_then_updated_every_minute_with_oidc
     assert writes[1][:3] == ["scheduler", "jobs", "update"]
     for write in writes:
         assert write[3 : 3 + len(expected)] == expected
+
+
+def test_deploy_ships_the_relay_private_under_its_own_identity_every_minute(
+    tmp_path: Path,
+) -> None:
+    run = commands(load("deploy.yml"))
+    flags = flags_of(run, "gcloud functions deploy relay_pending_deliveries")
+    for flag in (
+        "--trigger-http",
+        "--entry-point=relay_pending_deliveries",
+        "--no-allow-unauthenticated",
+        '--service-account="$RELAY_SERVICE_ACCOUNT"',
+    ):
+        assert flag in flags, flag
+    invoker = flags_of(run, "gcloud functions add-invoker-policy-binding relay_pending_deliveries")
+    assert '--member="serviceAccount:$SCHEDULER_SERVICE_ACCOUNT"' in invoker
+    step = step_named(load("deploy.yml"), "Schedule the relay every minute")
+    env = {
+        **fake_gcloud(tmp_path),
+        "PROJECT_ID": "my-project",
+        "REGION": "us-central1",
+        "SCHEDULER_SERVICE_ACCOUNT": "scheduler@my-project.iam.gserviceaccount.com",
+    }
+    [*_, write] = run_bash(step["run"], env)
+    assert write[:5] == ["scheduler", "jobs", "create", "http", "relay-pending-deliveries"]
+    assert "--schedule=* * * * *" in write
+    assert "--oidc-service-account-email=scheduler@my-project.iam.gserviceaccount.com" in write

@@ -21,6 +21,7 @@ for arg in "$@"; do printf '%s\037' "$arg"; done >> "$GCLOUD_LOG"
 printf '\n' >> "$GCLOUD_LOG"
 case "$1 $2 $3" in
   "functions describe reap_stalled_jobs") echo "https://reap-stalled-jobs-x7k2p-uc.a.run.app" ;;
+  "functions describe relay_pending_deliveries") echo "https://relay-x7k2p-uc.a.run.app" ;;
   "scheduler jobs describe") test -f "$GCLOUD_JOB" ;;
   "scheduler jobs create") touch "$GCLOUD_JOB" ;;
   "projects describe "*) echo 123456789012 ;;
