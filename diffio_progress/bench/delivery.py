@@ -6,8 +6,10 @@ Per scenario, generations run their writes as a fast dispatcher and workers do
 (the creation and the first job write within milliseconds), and each write's
 CloudEvent goes to the real event handler (direct sink, several instances)
 through an Eventarc stand-in: at least once, sometimes twice, retried with
-backoff. Faults: a receiver that is slow, answers 500 or is down; calls killed
-between claim and send; the event function's Firestore link cut for seconds.
+backoff; the relay runs beside them on a short period, on the default retry
+schedule scaled down 10,000 times (bench/relay_world.py). Faults: a receiver
+that is slow, answers 500 or is down; calls killed between claim and send; the
+event function's Firestore link cut for seconds.
 Reported per scenario: generations, events recorded, delivered, lost (recorded,
 never delivered), duplicates (one eventId twice at the endpoint), out of order,
 and p50/p99 from the write that changed the status to the delivery. Loopback only.
@@ -17,10 +19,9 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
@@ -30,10 +31,10 @@ from cloudevents.http import from_http
 from google.cloud import firestore
 
 from diffio_progress.core import paths
-from diffio_progress.core.events import RANKS
-from diffio_progress.functions.config import Settings
+from diffio_progress.functions.clock import utcnow
 from diffio_progress.functions.events.delivery import Deliverer
 from diffio_progress.functions.events.handler import EventHandler
+from diffio_progress.functions.events.marks import Marker
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.events.wiring import build_event_handler
 from diffio_progress.functions.firestore import FirestoreConnection
@@ -41,13 +42,15 @@ from diffio_progress.functions.webhooks.endpoint_store import new_signing_secret
 from diffio_progress.tools.cloud_events import written_event
 from diffio_progress.tools.event_world import create_endpoint
 
+from .delivery_tally import Run, tally
 from .event_world import PROJECT, USER, bench_key, local_firestore, printer
-from .faults import Eventarc, FlakyReceiver, KillingSink, LinkProxy, Receipt, ReceiverFaults
+from .faults import Eventarc, FlakyReceiver, KillingSink, LinkProxy, ReceiverFaults
+from .relay_world import RelayLoop, bench_settings, build_relay, pending
 
 DEADLINE_SECONDS = 2.0  # each delivery's (the deployed default is 10 s)
 LEASE_MARGIN_SECONDS = 2.0  # the deployed margin is 20 s; the bench waits leases out
 INSTANCES = 4
-MAX_AGE_SECONDS = 60.0  # Eventarc gives up on an event after this (deployed: 24 h)
+MAX_AGE_SECONDS = 60.0  # Eventarc gives up on an event after this (deployed: 23 h)
 
 
 @dataclass
@@ -69,24 +72,12 @@ SCENARIOS = [
 SCENARIOS[1].receiver_down = (2.0, 3.0)
 
 
-@dataclass
-class Run:
-    """What one scenario wrote and when: (generation, event type) -> the write's time."""
-
-    marks: dict[tuple[str, str], float] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def mark(self, generation: str, event_type: str) -> None:
-        with self.lock:
-            self.marks.setdefault((generation, event_type), time.monotonic())
-
-
 def call(handler: EventHandler, event: Any) -> None:
     handler(from_http(*event))
 
 
-def proxied_client(host_port: str) -> firestore.Client:
-    client = firestore.Client(project=PROJECT)
+def proxied_client(host_port: str, database: str = "(default)") -> firestore.Client:
+    client = firestore.Client(project=PROJECT, database=database)
     client._emulator_host = host_port  # the channel is made on first use, through the proxy
     return client
 
@@ -95,22 +86,27 @@ def handlers(
     scenario: Scenario, db_host: str, rng: random.Random, stack: ExitStack
 ) -> tuple[list[EventHandler], LinkProxy | None, list[KillingSink]]:
     proxy = LinkProxy(db_host) if scenario.outage else None
-    settings = Settings(
-        project=PROJECT,
-        webhook_sink="direct",
-        webhook_allow_private_urls=True,
-        firestore_timeout=3.0,
-    )
+    settings = bench_settings()
     built, killers = [], []
     for _ in range(INSTANCES):
         factory = (lambda: proxied_client(proxy.host_port)) if proxy else None
+        hooks = (lambda: proxied_client(proxy.host_port, "webhooks")) if proxy else None
         connection = FirestoreConnection(3.0, factory, project=PROJECT)
+        webhooks = FirestoreConnection(3.0, hooks, project=PROJECT, database="webhooks")
         poster = PinnedPoster(allow_private=True, deadline_seconds=DEADLINE_SECONDS)
-        handler = build_event_handler(settings, connection, poster)
+        handler = build_event_handler(settings, connection, poster, webhooks)
         assert handler.sink is not None
         killer = KillingSink(handler.sink, scenario.kill, random.Random(rng.random()))
         handler.sink = killer
-        handler.deliverer = Deliverer(handler.outbox, killer, LEASE_MARGIN_SECONDS)
+        marker = Marker(handler.outbox.connection, settings.webhook_log_days)
+        handler.deliverer = Deliverer(
+            handler.outbox,
+            killer,
+            marker,
+            settings.retry_schedule,
+            utcnow,
+            lease_margin_seconds=LEASE_MARGIN_SECONDS,
+        )
         stack.callback(handler.close)
         built.append(handler)
         killers.append(killer)
@@ -173,6 +169,8 @@ def run_scenario(
         stack.callback(receiver.stop)
         create_endpoint(db, key_id, receiver.url, new_signing_secret())
         built, proxy, killers = handlers(scenario, db_host, rng, stack)
+        relay = RelayLoop(build_relay(bench_settings(), DEADLINE_SECONDS)).start()
+        stack.callback(relay.stop)
         calls = [partial(call, h) for h in built]
         eventarc = Eventarc(calls, random.Random(seed + 2), scenario.duplicates, MAX_AGE_SECONDS)
         project = f"p-{seed}"
@@ -195,62 +193,19 @@ def run_scenario(
         for worker in workers:
             worker.join()
         eventarc.wait()
-        return tally(db, project, generations, receiver, run) | {
+        webhooks = firestore.Client(project=PROJECT, database="webhooks")
+        drained = time.monotonic() + 60
+        while pending(webhooks) and time.monotonic() < drained:
+            time.sleep(0.5)  # what is still scheduled, the relay sends
+        relay.stop()
+        return tally(webhooks, project, generations, receiver, run) | {
+            "relayed": relay.totals["delivered"],
             "calls": eventarc.calls,
             "failedCalls": eventarc.failed_calls,
             "givenUp": eventarc.given_up,
             "killed": sum(k.killed for k in killers),
             "seconds": time.monotonic() - started,
         }
-
-
-def tally(
-    db: firestore.Client,
-    project: str,
-    generations: list[str],
-    receiver: FlakyReceiver,
-    run: Run,
-) -> dict[str, Any]:
-    receipts = sorted(receiver.receipts, key=lambda r: r.at)
-    copies = Counter(r.event_id for r in receipts)
-    first: dict[str, Receipt] = {}
-    for receipt in receipts:
-        first.setdefault(receipt.event_id, receipt)
-    recorded = lost = out_of_order = ended = 0
-    latencies = []
-    for generation in generations:
-        outbox = db.document(*paths.generation(project, generation)).collection("events").get()
-        events = {s.id: (s.to_dict() or {}).get("eventId") for s in outbox}
-        recorded += len(events)
-        ended += bool({"generation.completed", "generation.failed"} & set(events))
-        lost += sum(1 for event_id in events.values() if event_id not in first)
-        seen = sorted(
-            (r for r in first.values() if r.generation_id == generation), key=lambda r: r.at
-        )
-        ranks = [RANKS[r.event_type] for r in seen]
-        out_of_order += sum(1 for a, b in zip(ranks, ranks[1:], strict=False) if b < a)
-        for receipt in seen:
-            written = run.marks.get((generation, receipt.event_type))
-            if written is not None:
-                latencies.append(receipt.at - written)
-    return {
-        "generations": len(generations),
-        "ended": ended,
-        "recorded": recorded,
-        "delivered": len(first),
-        "lost": lost,
-        "duplicates": sum(n - 1 for n in copies.values()),
-        "outOfOrder": out_of_order,
-        "p50": statistics.median(latencies) if latencies else float("nan"),
-        "p99": percentile(latencies, 0.99),
-    }
-
-
-def percentile(values: list[float], share: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,15 +227,15 @@ def main(argv: list[str] | None = None) -> int:
             )
     say(
         "| scenario | generations | ended | recorded | delivered | lost | duplicates "
-        "| out of order | p50 | p99 | calls (failed) | killed | given up |"
+        "| out of order | p50 | p99 | calls (failed) | killed | given up | by the relay |"
     )
-    say("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    say("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         say(
             f"| {name} | {r['generations']} | {r['ended']} | {r['recorded']} | {r['delivered']} "
             f"| {r['lost']} | {r['duplicates']} | {r['outOfOrder']} | {r['p50'] * 1000:.0f} ms "
             f"| {r['p99'] * 1000:.0f} ms | {r['calls']} ({r['failedCalls']}) | {r['killed']} "
-            f"| {r['givenUp']} |"
+            f"| {r['givenUp']} | {r['relayed']} |"
         )
     return 0
 

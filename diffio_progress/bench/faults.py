@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from diffio_progress.functions.events.outbox import OutboxEvent
-from diffio_progress.functions.events.sinks import Delivery, Sink, SinkSession
+from diffio_progress.functions.events.sinks import SendResult, Sink, SinkSession
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ReceiverFaults:
     slow_seconds: float = 3.0
     errors: float = 0.0  # share answered 500
     down: list[tuple[float, float]] = field(default_factory=list)  # (start, end) monotonic
+    gone: bool = False  # every request answered 410 Gone
 
 
 class FlakyReceiver:
@@ -64,6 +66,8 @@ class FlakyReceiver:
         now = time.monotonic()
         if any(start <= now < end for start, end in self.faults.down):
             return "down"
+        if self.faults.gone:
+            return "gone"
         with self._lock:
             roll = self._rng.random()
         if roll < self.faults.errors:
@@ -90,7 +94,7 @@ class FlakyReceiver:
                     return
                 if decision == "slow":
                     time.sleep(receiver.faults.slow_seconds)
-                status = 500 if decision == "error" else 204
+                status = {"error": 500, "gone": 410}.get(decision, 204)
                 try:
                     self.send_response(status)
                     self.send_header("Content-Length", "0")
@@ -194,12 +198,18 @@ class KillingSink:
         sink = self
 
         class Session:
-            def send(self, event: OutboxEvent) -> Delivery:
+            def deliveries_for(self, event_type: str, now: datetime) -> dict[str, Any]:
+                return inner.deliveries_for(event_type, now)
+
+            def send(self, event: OutboxEvent, endpoint_ids: list[str]) -> list[SendResult]:
                 with sink._lock:
                     if sink._rng.random() < sink.share:
                         sink.killed += 1
                         raise Killed
-                return inner.send(event)
+                return inner.send(event, endpoint_ids)
+
+            def health_change(self, result: SendResult, now: datetime) -> dict[str, Any] | None:
+                return inner.health_change(result, now)
 
         return Session()
 

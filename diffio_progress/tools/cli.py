@@ -24,6 +24,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         project=args.project or os.environ.get("GOOGLE_CLOUD_PROJECT") or LOCAL_PROJECT,
         pace=Pace.scaled(args.step_seconds),
         reaper_period=args.reaper_seconds,
+        relay_period=args.relay_seconds,
     )
     return run(options, out)
 

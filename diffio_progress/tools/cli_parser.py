@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--reaper-seconds", type=_period, default=15.0, help="reaper period (default 15)"
     )
+    run.add_argument("--relay-seconds", type=_period, default=5.0, help="relay period (default 5)")
 
     watch = _add(
         commands,

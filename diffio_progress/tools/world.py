@@ -24,10 +24,11 @@ from diffio_progress.functions.config import (
     FIRESTORE_EMULATOR_HOST,
     GOOGLE_CLOUD_PROJECT,
     WEBHOOK_ALLOW_PRIVATE_URLS,
+    WEBHOOK_RETRY_SCHEDULE,
     WEBHOOK_SINK,
 )
 
-from . import emulator, world_reaper
+from . import emulator, world_reaper, world_relay
 from .demo import Demo, seed_demo
 from .event_world import start_event_world
 from .executions import Executions, StandInExecutions
@@ -53,6 +54,7 @@ class WorldOptions:
     project: str = LOCAL_PROJECT
     pace: Pace = Pace()
     reaper_period: float = world_reaper.DEFAULT_PERIOD
+    relay_period: float = world_relay.DEFAULT_PERIOD
 
 
 def firestore_port_from_config(root: Path = ROOT) -> int:
@@ -155,6 +157,8 @@ def _run(
     standin = world_reaper.start_standin(stack)
     env = {**os.environ, FIRESTORE_EMULATOR_HOST: host_port, GOOGLE_CLOUD_PROJECT: options.project}
     env[CLOUD_RUN_EMULATOR_HOST] = standin.host_port
+    # The event function and the relay retry on the same, compressed, schedule.
+    env.setdefault(WEBHOOK_RETRY_SCHEDULE, world_relay.LOCAL_SCHEDULE)
     # This process's own client (seeding, simulator) talks to the same emulator.
     os.environ[FIRESTORE_EMULATOR_HOST] = host_port
     base_url = f"http://{HOST}:{options.port}/v1"
@@ -197,6 +201,7 @@ def _run(
     events.wait_until_serving()  # the bridge retries until it is
     # Started once the poll is served, so that it never delays the ready line.
     reaper = world_reaper.start_reaper(stack, env, standin, HOST, options.reaper_period, say)
+    world_relay.start_relay(stack, api_env, HOST, options.relay_period, say)
 
     stop = threading.Event()
     executions = StandInExecutions(standin.host_port, options.project)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from diffio_progress.functions.config import CLOUD_RUN_EMULATOR_HOST, REAPER_MIN_AGE_SECONDS
 
@@ -64,7 +65,10 @@ def start_reaper(
     url = f"http://{host}:{port}"
     stop = threading.Event()
     caller = threading.Thread(
-        target=_call_every, args=(process, url, period, stop, say), name="reaper", daemon=True
+        target=call_every,
+        args=(process, url, period, stop, say, "reaper", _reaped),
+        name="reaper",
+        daemon=True,
     )
     stack.callback(caller.join, 10)
     stack.callback(stop.set)
@@ -72,14 +76,23 @@ def start_reaper(
     return WorldReaper(standin.host_port, url, period)
 
 
-def _call_every(
+def _reaped(summary: dict[str, Any]) -> str | None:
+    if summary.get("failed"):
+        return f"Reaper: {summary['failed']} dead worker(s); their stages are now failed."
+    return None
+
+
+def call_every(
     process: subprocess.Popen[bytes],
     url: str,
     period: float,
     stop: threading.Event,
     say: Callable[[str], None],
+    what: str,
+    report: Callable[[dict[str, Any]], str | None],
 ) -> None:
-    """What Cloud Scheduler does: POST to the reaper, now and then every ``period``.
+    """What Cloud Scheduler does: POST to ``what`` (the reaper, the relay), now and then every
+    ``period``; ``report`` turns an answer into a line worth saying, or None.
 
     On a fixed rate, as a schedule is: a call's own duration does not stretch the period.
     """
@@ -87,7 +100,7 @@ def _call_every(
         wait_until_serving(process, url, 60)
     except NotServing as failed:
         if not stop.is_set():
-            say(f"The reaper {failed}; dead workers' stages will not be failed.")
+            say(f"The {what} {failed}; it will not run.")
         return
     complained = False
     next_call = time.monotonic()
@@ -97,11 +110,12 @@ def _call_every(
             with urllib.request.urlopen(request, timeout=60) as response:
                 summary = json.loads(response.read())
             complained = False
-            if summary.get("failed"):
-                say(f"Reaper: {summary['failed']} dead worker(s); their stages are now failed.")
+            line = report(summary)
+            if line:
+                say(line)
         except (OSError, ValueError) as error:
             if not complained and not stop.is_set():
-                say(f"The reaper did not answer ({error}); trying again every {period:g} s.")
+                say(f"The {what} did not answer ({error}); trying again every {period:g} s.")
             complained = True
         # A call that outlasted the period is followed at once, once: no burst to catch up.
         next_call = max(next_call + period, time.monotonic())
