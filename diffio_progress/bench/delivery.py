@@ -45,7 +45,7 @@ from diffio_progress.tools.event_world import create_endpoint
 from .delivery_tally import Run, tally
 from .event_world import PROJECT, USER, bench_key, local_firestore, printer
 from .faults import Eventarc, FlakyReceiver, KillingSink, LinkProxy, ReceiverFaults
-from .relay_world import RelayLoop, bench_settings, build_relay, pending
+from .relay_world import RelayLoop, bench_settings, build_relay, pending, quiet
 
 DEADLINE_SECONDS = 2.0  # each delivery's (the deployed default is 10 s)
 LEASE_MARGIN_SECONDS = 2.0  # the deployed margin is 20 s; the bench waits leases out
@@ -170,6 +170,7 @@ def run_scenario(
         create_endpoint(db, key_id, receiver.url, new_signing_secret())
         built, proxy, killers = handlers(scenario, db_host, rng, stack)
         relay = RelayLoop(build_relay(bench_settings(), DEADLINE_SECONDS)).start()
+        quiet()
         stack.callback(relay.stop)
         calls = [partial(call, h) for h in built]
         eventarc = Eventarc(calls, random.Random(seed + 2), scenario.duplicates, MAX_AGE_SECONDS)

@@ -7,6 +7,7 @@ every minute. What each delivery's attempts were is read from ``webhookAttempts`
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 from google.cloud import firestore
 
 from diffio_progress.core.retry_schedule import DEFAULT_SCHEDULE, parse_schedule, scaled
+from diffio_progress.functions import logs
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.firestore import FirestoreConnection
@@ -27,6 +29,12 @@ from .event_world import PROJECT
 SCALE = 10_000.0
 PERIOD = 0.25  # seconds between relay calls (deployed: a minute)
 SCHEDULE = scaled(parse_schedule(DEFAULT_SCHEDULE), SCALE)
+
+
+def quiet() -> None:
+    """The functions' log lines stay out of a benchmark's table (after they were configured)."""
+    logs.configure()
+    logging.getLogger(logs.LOGGER_NAME).setLevel(logging.CRITICAL)
 
 
 def bench_settings(**overrides: Any) -> Settings:
