@@ -15,6 +15,7 @@ for the next call.
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 import threading
 from collections import defaultdict
@@ -73,13 +74,17 @@ class Relay:
             with lock:
                 total.add(tally)
 
-        if len(generations) <= 1:
-            for events in generations.values():
+        # Calls at once take up the same due events: each starts at another place among
+        # them, so that they mostly find different generations free, not each other's leases.
+        groups = list(generations.values())
+        random.shuffle(groups)
+        if len(groups) <= 1:
+            for events in groups:
                 relay(events)
         else:
-            workers = min(self.parallel, len(generations))
+            workers = min(self.parallel, len(groups))
             with ThreadPoolExecutor(workers, thread_name_prefix="relay") as pool:
-                list(pool.map(relay, generations.values()))
+                list(pool.map(relay, groups))
         return total.counts()
 
     def due(self, now: datetime) -> list[OutboxEvent]:
