@@ -1,4 +1,4 @@
-"""Size the event function and the reaper: one instance on one CPU, measured.
+"""Size the event function, the reaper and the relay: one instance on one CPU, measured.
 
     python -m diffio_progress.bench.event_capacity        (about 2 minutes; loopback only)
 
@@ -9,6 +9,8 @@ each one a status change that records, claims, delivers and marks an event of
 a fresh generation (the costly path; a progress-only write costs no read).
 reaper: ``reap_stalled_jobs`` served the same way, one call (as Cloud Scheduler
 makes) over REAPER_BATCH stale stages that the Cloud Run stand-in reports dead.
+relay: ``relay_pending_deliveries`` served the same way, one call over
+RELAY_BATCH due deliveries to a receiver that answers at once.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from diffio_progress.tools.event_world import create_endpoint
 from .event_world import bench_key
 from .harness import PROJECT, ROOT, served
 from .load import HttpClient, Samples, Throughput, process_tree_cpu, process_tree_rss
+from .relay import seed_events as seed_due_events
 
 THREADS = (1, 4, 8, 16, 32)
 Request = tuple[dict[str, str], bytes]
@@ -193,11 +196,44 @@ def reaper(env: dict[str, str], db: firestore.Client, batch: int) -> None:
     )
 
 
+def relay(env: dict[str, str], db: firestore.Client, batch: int) -> None:
+    """One relay call over ``batch`` due deliveries to a receiver answering at once."""
+    receiver = QuickReceiver()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    key_id = bench_key(db)[1]
+    create_endpoint(db, key_id, receiver.url, new_signing_secret())
+    webhooks = firestore.Client(project=PROJECT, database="webhooks")
+    seed_due_events(webhooks, "relay", batch, key_id, due=True)
+    relay_env = {
+        **env,
+        "WEBHOOK_SINK": "direct",
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        "RELAY_BATCH": str(batch),
+        "WORKERS": "1",
+        "THREADS": "2",
+    }
+    with served("relay_pending_deliveries", ROOT / "main.py", relay_env, cpus=(0,)) as (url, pid):
+        client = HttpClient(timeout=600)
+        cpu_before = process_tree_cpu(pid)
+        started = time.perf_counter()
+        status, body = client._request(url, "POST", "/", b"{}", {})
+        elapsed = time.perf_counter() - started
+        cpu = process_tree_cpu(pid) - cpu_before
+        rss = process_tree_rss(pid)
+    receiver.shutdown()
+    print(
+        f"relay, RELAY_BATCH={batch}, all due: HTTP {status} {body.decode()[:80]} in "
+        f"{elapsed:.1f} s, {cpu:.1f} s CPU, {rss / 2**20:.0f} MiB RSS"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diffio_progress.bench.event_capacity")
     parser.add_argument("--seconds", type=float, default=8.0, help="per THREADS value")
     parser.add_argument("--per-row", type=int, default=1500, help="generations per THREADS row")
     parser.add_argument("--reaper-batch", type=int, default=500)
+    parser.add_argument("--relay-batch", type=int, default=500)
+    parser.add_argument("--only", choices=("events", "reaper", "relay"), help="one part only")
     args = parser.parse_args(argv)
     if len(os.sched_getaffinity(0)) < 2:
         raise SystemExit("needs two CPUs: one for the function, one for the emulator and load")
@@ -207,8 +243,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["FIRESTORE_EMULATOR_HOST"] = emu.host_port
         env = {**os.environ, "GOOGLE_CLOUD_PROJECT": PROJECT}
         db = firestore.Client(project=PROJECT)
-        events(env, db, args.seconds, args.per_row)
-        reaper(env, db, args.reaper_batch)
+        if args.only in (None, "events"):
+            events(env, db, args.seconds, args.per_row)
+        if args.only in (None, "reaper"):
+            reaper(env, db, args.reaper_batch)
+        if args.only in (None, "relay"):
+            relay(env, db, args.relay_batch)
     return 0
 
 
