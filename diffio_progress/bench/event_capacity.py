@@ -163,6 +163,18 @@ def events(env: dict[str, str], db: firestore.Client, seconds: float, per_row: i
     receiver.shutdown()
 
 
+def one_call(target: str, env: dict[str, str]) -> tuple[int, bytes, float, float, int]:
+    """Serve ``target`` on CPU 0 and POST to it once, as Cloud Scheduler does: status, body,
+    seconds, CPU seconds and RSS bytes."""
+    with served(target, ROOT / "main.py", env, cpus=(0,)) as (url, pid):
+        client = HttpClient(timeout=600)
+        cpu_before = process_tree_cpu(pid)
+        started = time.perf_counter()
+        status, body = client._request(url, "POST", "/", b"{}", {})
+        elapsed = time.perf_counter() - started
+        return status, body, elapsed, process_tree_cpu(pid) - cpu_before, process_tree_rss(pid)
+
+
 def reaper(env: dict[str, str], db: firestore.Client, batch: int) -> None:
     stale = datetime.now(UTC) - timedelta(minutes=10)
     with CloudRunStandIn() as standin:
@@ -182,14 +194,7 @@ def reaper(env: dict[str, str], db: firestore.Client, batch: int) -> None:
             "WORKERS": "1",
             "THREADS": "1",
         }
-        with served("reap_stalled_jobs", ROOT / "main.py", reaper_env, cpus=(0,)) as (url, pid):
-            client = HttpClient(timeout=600)
-            cpu_before = process_tree_cpu(pid)
-            started = time.perf_counter()
-            status, body = client._request(url, "POST", "/", b"{}", {})
-            elapsed = time.perf_counter() - started
-            cpu = process_tree_cpu(pid) - cpu_before
-            rss = process_tree_rss(pid)
+        status, body, elapsed, cpu, rss = one_call("reap_stalled_jobs", reaper_env)
     print(
         f"reaper, REAPER_BATCH={batch}, all dead: HTTP {status} {body.decode()[:80]} in "
         f"{elapsed:.1f} s, {cpu:.1f} s CPU, {rss / 2**20:.0f} MiB RSS"
@@ -212,14 +217,7 @@ def relay(env: dict[str, str], db: firestore.Client, batch: int) -> None:
         "WORKERS": "1",
         "THREADS": "2",
     }
-    with served("relay_pending_deliveries", ROOT / "main.py", relay_env, cpus=(0,)) as (url, pid):
-        client = HttpClient(timeout=600)
-        cpu_before = process_tree_cpu(pid)
-        started = time.perf_counter()
-        status, body = client._request(url, "POST", "/", b"{}", {})
-        elapsed = time.perf_counter() - started
-        cpu = process_tree_cpu(pid) - cpu_before
-        rss = process_tree_rss(pid)
+    status, body, elapsed, cpu, rss = one_call("relay_pending_deliveries", relay_env)
     receiver.shutdown()
     print(
         f"relay, RELAY_BATCH={batch}, all due: HTTP {status} {body.decode()[:80]} in "

@@ -52,28 +52,43 @@ def start_reaper(
     Stages are reaped as soon as their execution is dead (no minimum age, unless
     the environment sets one), so a killed worker's stage fails within one period.
     """
-    port = emulator.free_port(host)
-    log = stack.enter_context(
-        tempfile.NamedTemporaryFile("w", prefix="diffio-reaper-", suffix=".log")
-    )
     reaper_env = {**env, CLOUD_RUN_EMULATOR_HOST: standin.host_port}
     reaper_env.setdefault(REAPER_MIN_AGE_SECONDS, "0")
-    process = start_function(
-        "reap_stalled_jobs", ROOT / "main.py", port, env=reaper_env, stdout=log, host=host
+    url = serve_on_schedule(stack, "reap_stalled_jobs", reaper_env, host, period, say, _reaped)
+    return WorldReaper(standin.host_port, url, period)
+
+
+def serve_on_schedule(
+    stack: ExitStack,
+    target: str,
+    env: dict[str, str],
+    host: str,
+    period: float,
+    say: Callable[[str], None],
+    report: Callable[[dict[str, Any]], str | None],
+) -> str:
+    """Serve main.py's ``target`` and POST to it every ``period`` seconds until ``stack``
+    closes, as Cloud Scheduler would; its URL. ``report`` makes an answer a line, or None."""
+    port = emulator.free_port(host)
+    name = target.split("_")[0]
+    log = stack.enter_context(
+        tempfile.NamedTemporaryFile("w", prefix=f"diffio-{name}-", suffix=".log")
     )
+    process = start_function(target, ROOT / "main.py", port, env=env, stdout=log, host=host)
     stack.callback(stop_group, process)
     url = f"http://{host}:{port}"
     stop = threading.Event()
+    what = {"reap": "reaper", "relay": "relay"}.get(name, target)
     caller = threading.Thread(
         target=call_every,
-        args=(process, url, period, stop, say, "reaper", _reaped),
-        name="reaper",
+        args=(process, url, period, stop, say, what, report),
+        name=what,
         daemon=True,
     )
     stack.callback(caller.join, 10)
     stack.callback(stop.set)
     caller.start()
-    return WorldReaper(standin.host_port, url, period)
+    return url
 
 
 def _reaped(summary: dict[str, Any]) -> str | None:

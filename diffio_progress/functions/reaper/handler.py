@@ -2,49 +2,25 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from typing import Any
-
-import flask
-
-from diffio_progress.core.errors import MethodNotAllowed
 
 from .. import logs
 from ..config import Settings
 from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
-from ..responses import json_response, respond_to_error
+from ..scheduled import ScheduledHandler
 from .lookups import ReaperLookup
 from .store import ReaperStore
 from .sweep import Reaper
 
 
-class ReaperHandler:
-    """Answers Cloud Scheduler's calls (IAM has already checked its OIDC token)."""
+class ReaperHandler(ScheduledHandler):
+    """One reaper pass per call. An outage loses nothing half-done: the cursor was not
+    saved, the next call redoes the page."""
 
     def __init__(self, settings: Settings, reaper: Reaper) -> None:
-        self.settings = settings
+        super().__init__(settings, lambda: reaper().to_dict())
         self.reaper = reaper
-
-    def __call__(self, request: flask.Request) -> flask.Response:
-        started = time.perf_counter()
-        response, log_fields = self._respond(request)
-        logs.log_exchange(request, response.status_code, started, self.settings.project, log_fields)
-        return response
-
-    def _respond(self, request: flask.Request) -> tuple[flask.Response, dict[str, Any]]:
-        """The answer, and the fields of the request's log line (the counts, or the code)."""
-        try:
-            if request.method != "POST":
-                raise MethodNotAllowed(["POST"])
-            summary = self.reaper().to_dict()
-            return json_response(self.settings, None, 200, summary), dict(summary)
-        except Exception as error:
-            # An outage loses nothing half-done: the cursor was not saved, the next
-            # call redoes the page.
-            response, code = respond_to_error(self.settings, None, error)
-            return response, {"code": code}
 
 
 def build_reaper_handler(

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
-
-import flask
-
-from diffio_progress.core.errors import MethodNotAllowed
 
 from .. import logs
 from ..clock import utcnow
@@ -21,37 +15,19 @@ from ..events.pinned_post import PinnedPoster
 from ..events.wiring import build_sink
 from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
-from ..responses import json_response, respond_to_error
+from ..scheduled import ScheduledHandler
 from .relay import Relay
 
 # One relay call's sends to one key's endpoints all end by then (the function's timeout is longer).
 RELAY_CALL_DEADLINE_SECONDS = 240.0
 
 
-class RelayHandler:
-    """Answers Cloud Scheduler's calls (IAM has already checked its OIDC token)."""
+class RelayHandler(ScheduledHandler):
+    """One relay pass per call. An outage loses nothing: what was due stays due."""
 
     def __init__(self, settings: Settings, relay: Relay) -> None:
-        self.settings = settings
+        super().__init__(settings, relay)
         self.relay = relay
-
-    def __call__(self, request: flask.Request) -> flask.Response:
-        started = time.perf_counter()
-        response, log_fields = self._respond(request)
-        logs.log_exchange(request, response.status_code, started, self.settings.project, log_fields)
-        return response
-
-    def _respond(self, request: flask.Request) -> tuple[flask.Response, dict[str, Any]]:
-        """The answer, and the fields of the request's log line (the counts, or the code)."""
-        try:
-            if request.method != "POST":
-                raise MethodNotAllowed(["POST"])
-            counts = self.relay()
-            return json_response(self.settings, None, 200, counts), dict(counts)
-        except Exception as error:
-            # An outage loses nothing: what was due stays due, the next call finds it.
-            response, code = respond_to_error(self.settings, None, error)
-            return response, {"code": code}
 
 
 def build_relay_handler(
