@@ -115,7 +115,8 @@ def request_indexes(project: str, database: str, token: str, spec: dict[str, Any
             body["ttlConfig"] = {}
             mask += ",ttlConfig"
         call("PATCH", f"{base}/{path}?updateMask={mask}", token, body)
-        print(f"indexes: set {path} ({len(indexes)} indexes{', TTL' if override.get('ttl') else ''})")
+        ttl = ", TTL" if override.get("ttl") else ""
+        print(f"indexes: set {path} ({len(indexes)} indexes{ttl})")
 
 
 def access_token() -> str:

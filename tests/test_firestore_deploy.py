@@ -149,3 +149,22 @@ def test_a_refusal_fails_the_step_without_printing_the_token(
     assert result.returncode == 1
     assert "HTTP 403" in result.stderr and "PERMISSION_DENIED" in result.stderr
     assert "ya29" not in result.stdout + result.stderr
+
+
+def test_the_webhooks_database_gets_the_relays_index_and_its_ttl_policies(
+    google: FakeGoogle, tmp_path: Path
+) -> None:
+    webhooks = "--indexes-file=" + str(ROOT / "firestore.webhooks.indexes.json")
+    result = run(google, tmp_path, "indexes", "--database=webhooks", webhooks)
+    assert result.returncode == 0, result.stderr
+    base = "/v1/projects/p/databases/webhooks/collectionGroups"
+    patched = {c[1]: c[2] for c in google.calls if c[0] == "PATCH"}
+    due = patched[f"{base}/events/fields/dueAt?updateMask=indexConfig"]
+    # The relay's query: dueAt across every generation's events (a collection group).
+    assert {
+        "queryScope": "COLLECTION_GROUP",
+        "fields": [{"fieldPath": "dueAt", "order": "ASCENDING"}],
+    } in due["indexConfig"]["indexes"]
+    for group in ("events", "webhookAttempts"):
+        ttl = patched[f"{base}/{group}/fields/expiresAt?updateMask=indexConfig,ttlConfig"]
+        assert ttl["ttlConfig"] == {} and ttl["indexConfig"] == {"indexes": []}
