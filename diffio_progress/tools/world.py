@@ -201,7 +201,7 @@ def _run(
     events.wait_until_serving()  # the bridge retries until it is
     # Started once the poll is served, so that it never delays the ready line.
     reaper = world_reaper.start_reaper(stack, env, standin, HOST, options.reaper_period, say)
-    world_relay.start_relay(stack, api_env, HOST, options.relay_period, say)
+    relay_url = world_relay.start_relay(stack, api_env, HOST, options.relay_period, say)
 
     stop = threading.Event()
     executions = StandInExecutions(standin.host_port, options.project)
@@ -217,6 +217,7 @@ def _run(
 
     elapsed = time.monotonic() - started
     say(ready_text(demo, url, host_port, options.project, elapsed, events, reaper))
+    say(world_relay.instructions(relay_url, options.relay_period))
     while True:
         if function.poll() is not None:
             raise CliError(f"The function stopped unexpectedly (exit code {function.returncode})")

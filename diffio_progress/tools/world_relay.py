@@ -29,3 +29,11 @@ def _relayed(counts: dict[str, Any]) -> str | None:
             f"for good, {counts.get('retried', 0)} to retry."
         )
     return None
+
+
+def instructions(url: str, period: float) -> str:
+    """What the relay does, and how to see it: stop the receiver, start it again."""
+    return (
+        f"The relay ({url}) sends due deliveries every {period:g} s: a receiver that was down\n"
+        "gets what it missed, in order, within seconds of coming back."
+    )

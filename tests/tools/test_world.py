@@ -215,15 +215,17 @@ def test_run_serves_a_live_world_and_ctrl_c_leaves_nothing_running(world: World)
     events_port = int(re.findall(r"event function\s+on http://127\.0\.0\.1:(\d+)/", text)[0])
     receiver_port = int(re.findall(r"receiver on\s+http://127\.0\.0\.1:(\d+)/", text)[0])
     reaper_port = int(re.findall(r"The reaper \(http://127\.0\.0\.1:(\d+)\)", text)[0])
+    relay_port = int(re.findall(r"The relay \(http://127\.0\.0\.1:(\d+)\)", text)[0])
     assert "bridge:" not in text  # no change failed to reach the event function
     assert "TRIPWIRE" not in text
 
     # The check below can see them while they run: the functions and the emulator's JVM.
-    for port in (world.port, events_port, reaper_port):
+    for port in (world.port, events_port, reaper_port, relay_port):
         assert len(processes_using(port)) >= 1, port
     assert any("java" in cmd for cmd in processes_using(world.firestore_port))
     assert world.stop(signal.SIGINT) == 0
-    for port in (world.port, world.firestore_port, events_port, receiver_port, reaper_port):
+    ports = (world.port, world.firestore_port, events_port, receiver_port, reaper_port, relay_port)
+    for port in ports:
         assert nothing_listens(port), port
         assert processes_using(port) == [], port
 
