@@ -217,3 +217,33 @@ def test_the_relays_reads_grow_with_what_is_due_not_with_what_is_stored(
     assert run_relay(relay)["delivered"] == 1
     # The due event, and the key's one endpoint.
     assert reads(harness.counter.snapshot()) == 2
+
+
+def test_main_py_serves_the_relay_post_only_answering_its_counters(
+    writes: Writes, harness: Harness, receiver: Receiver, monkeypatch: Any
+) -> None:
+    import functions_framework
+
+    from diffio_progress.functions.relay.handler import reset_default_relay_handler
+    from tests.project import ROOT
+
+    receiver.behaviour = "status:500"
+    harness.endpoint(receiver.url)
+    harness.send(direct(harness, retry_schedule=(timedelta(milliseconds=1),)), writes.generation())
+    receiver.behaviour = "ok"
+    monkeypatch.setenv("WEBHOOK_SINK", "direct")
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", "1ms")
+    reset_default_relay_handler()
+    app = functions_framework.create_app(
+        target="relay_pending_deliveries", source=str(ROOT / "main.py")
+    )
+    client = app.test_client()
+    try:
+        assert client.get("/").status_code == 405
+        answer = client.post("/")
+        assert answer.status_code == 200
+        assert answer.get_json() == {**NOTHING, "due": 1, "delivered": 1}
+    finally:
+        reset_default_relay_handler()
+    assert len(receiver.received) == 2
