@@ -157,6 +157,49 @@ class WebhooksDisabled(ApiError):
     default_message = "Webhooks are turned off here (WEBHOOK_SINK=off)"
 
 
+class InvalidStatus(ApiError):
+    status, code = 400, "invalid_status"
+    default_message = "status must be one of pending, delivered, failed, skipped"
+
+
+class InvalidSince(ApiError):
+    status, code, default_message = 400, "invalid_since", "since must be an RFC 3339 time"
+
+
+class InvalidUntil(ApiError):
+    status, code = 400, "invalid_until"
+    default_message = "until must be an RFC 3339 time, not before since"
+
+
+class InvalidLimit(ApiError):
+    status, code, default_message = 400, "invalid_limit", "limit must be a whole number from 1 to 100"
+
+
+class InvalidCursor(ApiError):
+    status, code = 400, "invalid_cursor"
+    default_message = "cursor must be the nextCursor of a previous page with the same filters"
+
+
+class InvalidEventId(ApiError):
+    status, code, default_message = 400, "invalid_event_id", "eventId must be an evt_... string"
+
+
+class EventNotFound(ApiError):
+    """Another key's event, another mode's, or one older than the log's window: the same 404."""
+
+    status, code, default_message = 404, "event_not_found", "Event not found"
+
+
+class WebhookDisabled(ApiError):
+    status, code = 409, "webhook_disabled"
+    default_message = "The webhook endpoint is disabled; configure enables it again"
+
+
+class DeliveryInProgress(ApiError):
+    status, code = 409, "delivery_in_progress"
+    default_message = "This event is being delivered right now; retry shortly"
+
+
 class RateLimited(ApiError):
     """429 with ``Retry-After`` in whole seconds and the RateLimit fields; no read was made."""
 

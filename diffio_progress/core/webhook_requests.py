@@ -60,10 +60,10 @@ class TestEventRequest:
 
 def parse_configure(data: Mapping[str, Any], allow_private: bool) -> ConfigureRequest:
     """The configure request in ``data``, or ``ApiError`` 400 naming the first bad field."""
-    mode = _mode(data)
+    mode = parse_mode(data)
     url = parse_url(data.get("url"), allow_private)
     event_types = _event_types(data.get("eventTypes"))
-    api_key_id = _api_key_id(data)
+    api_key_id = parse_api_key_id(data)
     rotate = data.get("rotateSecret", False)
     if not isinstance(rotate, bool):
         raise InvalidBody("rotateSecret must be true or false when provided")
@@ -75,8 +75,8 @@ def parse_test_event(data: Mapping[str, Any]) -> TestEventRequest:
     event_type = data.get("eventType")
     if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         raise InvalidEventType(f"eventType must be one of {', '.join(EVENT_TYPES)}")
-    mode = _mode(data)
-    api_key_id = _api_key_id(data)
+    mode = parse_mode(data)
+    api_key_id = parse_api_key_id(data)
     sample = _sample(data)
     return TestEventRequest(event_type, mode, api_key_id, sample)
 
@@ -103,7 +103,7 @@ def invalid_url(message: str) -> InvalidUrl:
     return InvalidUrl(message)
 
 
-def _mode(data: Mapping[str, Any]) -> str:
+def parse_mode(data: Mapping[str, Any]) -> str:
     mode = data.get("mode")
     if not isinstance(mode, str) or mode not in MODES:
         raise InvalidMode()
@@ -119,7 +119,7 @@ def _event_types(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value))  # repeats collapse; the client's order stays
 
 
-def _api_key_id(data: Mapping[str, Any]) -> str | None:
+def parse_api_key_id(data: Mapping[str, Any]) -> str | None:
     if "apiKeyId" not in data:
         return None
     value = data["apiKeyId"]
