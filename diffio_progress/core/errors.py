@@ -172,7 +172,8 @@ class InvalidUntil(ApiError):
 
 
 class InvalidLimit(ApiError):
-    status, code, default_message = 400, "invalid_limit", "limit must be a whole number from 1 to 100"
+    status, code = 400, "invalid_limit"
+    default_message = "limit must be a whole number from 1 to 100"
 
 
 class InvalidCursor(ApiError):

@@ -76,7 +76,9 @@ def attempt_view(document: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def endpoint_view(endpoint_id: str | None, document: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def endpoint_view(
+    endpoint_id: str | None, document: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
     """``list_events``' ``endpoint``: the (key, mode) endpoint's state, or ``None``."""
     if endpoint_id is None or document is None:
         return None
