@@ -55,3 +55,31 @@ def webhooks_send_test_event(request: flask.Request) -> flask.Response:
     from diffio_progress.functions.webhooks.wiring import default_test_event_handler
 
     return default_test_event_handler()(request)
+
+
+@functions_framework.http
+def webhooks_list_events(request: flask.Request) -> flask.Response:
+    from diffio_progress.functions.webhooks.wiring import default_log_handler
+
+    return default_log_handler("list_events")(request)
+
+
+@functions_framework.http
+def webhooks_list_attempts(request: flask.Request) -> flask.Response:
+    from diffio_progress.functions.webhooks.wiring import default_log_handler
+
+    return default_log_handler("list_attempts")(request)
+
+
+@functions_framework.http
+def webhooks_recover(request: flask.Request) -> flask.Response:
+    from diffio_progress.functions.webhooks.wiring import default_log_handler
+
+    return default_log_handler("recover")(request)
+
+
+@functions_framework.http
+def webhooks_resend(request: flask.Request) -> flask.Response:
+    from diffio_progress.functions.webhooks.wiring import default_log_handler
+
+    return default_log_handler("resend")(request)

@@ -150,6 +150,7 @@ class WebhookNotConfigured(ApiError):
     default_message = (
         "No webhook endpoint is configured for this API key and mode that takes this event type"
     )
+    NO_ENDPOINT = "No webhook endpoint is configured for this API key and mode"
 
 
 class WebhooksDisabled(ApiError):

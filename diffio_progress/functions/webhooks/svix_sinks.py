@@ -29,6 +29,7 @@ from ..events.svix_sink import SvixSink
 from .sinks import not_configured
 
 _NOT_FOUND, _CONFLICT = 404, 409
+TEST_TAG = "test"
 
 
 class SvixWebhooks:
@@ -58,9 +59,9 @@ class SvixWebhooks:
             "metadata": {"updatedByKeyId": by_key_id or ""},
             "disabled": False,
         }
-        with _outage():
+        with outage():
             app_id = sink.application(api_key_id)
-            existing = _get(lambda: svix.endpoint.get(app_id, request.mode))
+            existing = get_or_none(lambda: svix.endpoint.get(app_id, request.mode))
             created = existing is None
             if created:
                 try:
@@ -97,15 +98,20 @@ class SvixWebhooks:
 
         sink = self.environments[mode]
         svix = sink.client
-        with _outage():
-            app = _get(lambda: svix.application.get(api_key_id))
-            endpoint = _get(lambda: svix.endpoint.get(app.id, mode)) if app else None
+        with outage():
+            app = get_or_none(lambda: svix.application.get(api_key_id))
+            endpoint = get_or_none(lambda: svix.endpoint.get(app.id, mode)) if app else None
             types = (endpoint.filter_types or []) if endpoint else []
             if endpoint is None or endpoint.disabled or (types and event_type not in types):
                 raise not_configured()
             message = svix.message.create(
                 app.id,
-                MessageIn(event_type=event_type, event_id=payload["eventId"], payload=payload),
+                MessageIn(
+                    event_type=event_type,
+                    event_id=payload["eventId"],
+                    payload=payload,
+                    tags=[TEST_TAG],  # list_events shows it with "test": true
+                ),
                 MessageCreateOptions(idempotency_key=payload["eventId"]),
             )
         return {"svixMessageId": message.id}
@@ -117,7 +123,7 @@ def _http_errors() -> tuple[type[Any], ...]:
     return (HttpError, HTTPValidationError)
 
 
-def _get(read: Callable[[], Any]) -> Any:
+def get_or_none(read: Callable[[], Any]) -> Any:
     """``read()``, or ``None`` when Svix answers 404."""
     try:
         return read()
@@ -128,7 +134,7 @@ def _get(read: Callable[[], Any]) -> Any:
 
 
 @contextmanager
-def _outage() -> Iterator[None]:
+def outage() -> Iterator[None]:
     """Svix unreachable or failing (5xx): 503, as a Firestore outage is; the token never shown."""
     try:
         yield

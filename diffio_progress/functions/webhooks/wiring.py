@@ -1,17 +1,28 @@
-"""The two webhooks functions built once per process from the environment: what main.py calls."""
+"""The webhooks functions built once per process from the environment: what main.py calls."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 from .. import logs
 from ..config import SVIX_API_TOKEN, SVIX_TEST_API_TOKEN, WEBHOOK_SINK, Settings
 from ..events.pinned_post import PinnedPoster
 from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
+from .direct_log import DirectLog
 from .endpoint_store import EndpointStore, new_signing_secret
 from .handlers import ConfigureHandler, TestEventHandler
 from .keys import KeyStore
+from .log_handlers import (
+    DeliveryLog,
+    ListAttemptsHandler,
+    ListEventsHandler,
+    LogHandler,
+    RecoverHandler,
+    ResendHandler,
+)
+from .log_store import DeliveryLogStore
 from .sinks import DirectWebhooks, WebhookSink
 
 
@@ -35,13 +46,39 @@ def build_sink(settings: Settings, poster: PinnedPoster) -> WebhookSink | None:
     return None
 
 
+def build_log(settings: Settings, sink: WebhookSink | None) -> DeliveryLog | None:
+    """The delivery log of ``sink``; a direct sink then records each test event in it."""
+    if isinstance(sink, DirectWebhooks):
+        store = DeliveryLogStore(sink.endpoints.connection)
+        direct = DirectLog(store, sink, settings.webhook_log_days)
+        sink.recorder = direct.record_test
+        return direct
+    if sink is not None:
+        from .svix_log import SvixLog
+        from .svix_sinks import SvixWebhooks
+
+        assert isinstance(sink, SvixWebhooks)
+        return SvixLog(sink, settings.webhook_log_days)
+    return None
+
+
 def _parts(
     settings: Settings, poster: PinnedPoster | None
 ) -> tuple[KeyStore, WebhookSink | None, PinnedPoster]:
     logs.configure()
     poster = poster or PinnedPoster(allow_private=settings.webhook_allow_private_urls)
     keys = KeyStore(FirestoreConnection.from_settings(settings))
-    return keys, build_sink(settings, poster), poster
+    sink = build_sink(settings, poster)
+    build_log(settings, sink)  # test events are recorded in the log
+    return keys, sink, poster
+
+
+def build_log_handler(
+    kind: type[LogHandler], settings: Settings, poster: PinnedPoster | None = None
+) -> LogHandler:
+    """One of the four delivery-log functions as deployed; tests pass a ``poster``."""
+    keys, sink, _ = _parts(settings, poster)
+    return kind(settings, keys, build_log(settings, sink))
 
 
 def build_configure_handler(
@@ -70,8 +107,27 @@ def default_test_event_handler(environ: Mapping[str, str] | None = None) -> Test
     return _test_event.get(environ)
 
 
+_LOG_KINDS: dict[str, type[LogHandler]] = {
+    "list_events": ListEventsHandler,
+    "list_attempts": ListAttemptsHandler,
+    "recover": RecoverHandler,
+    "resend": ResendHandler,
+}
+_log_handlers: dict[str, OncePerProcess[LogHandler]] = {
+    name: OncePerProcess(partial(build_log_handler, kind)) for name, kind in _LOG_KINDS.items()
+}
+
+
+def default_log_handler(name: str, environ: Mapping[str, str] | None = None) -> LogHandler:
+    """The process-wide handler of ``webhooks/<name>`` (list_events, ..., resend)."""
+    return _log_handlers[name].get(environ)
+
+
 def reset_default_webhook_handlers() -> None:
     """Forget the process-wide handlers (tests change the environment between cases)."""
-    for dropped in (_configure.reset(), _test_event.reset()):
+    resets: list[ConfigureHandler | TestEventHandler | LogHandler | None]
+    resets = [_configure.reset(), _test_event.reset()]
+    resets += [once.reset() for once in _log_handlers.values()]
+    for dropped in resets:
         if dropped is not None:
             dropped.close()
