@@ -11,7 +11,7 @@ from google.cloud import firestore
 from diffio_progress.functions.webhooks.wiring import reset_default_webhook_handlers
 from tests import tripwire
 from tests.functions.events.receivers import Receiver
-from tests.functions.webhooks.world import CONFIGURE, TEST_EVENT, Api
+from tests.functions.webhooks.world import CONFIGURE, LOG_TARGETS, TEST_EVENT, Api
 from tests.project import ROOT
 
 
@@ -24,10 +24,10 @@ def loopback_only() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def webhook_apps() -> dict[str, object]:
-    """main.py's two webhooks entry points, loaded by functions-framework."""
+    """main.py's webhooks entry points, loaded by functions-framework."""
     return {
         target: functions_framework.create_app(target=target, source=str(ROOT / "main.py"))
-        for target in (CONFIGURE, TEST_EVENT)
+        for target in (CONFIGURE, TEST_EVENT, *LOG_TARGETS)
     }
 
 

@@ -12,6 +12,9 @@ from diffio_progress.core.endpoints import ENDPOINTS
 from tests.seed import MINTED_SECRETS, Seeder
 
 CONFIGURE, TEST_EVENT = "webhooks_configure", "webhooks_send_test_event"
+LIST_EVENTS, LIST_ATTEMPTS = "webhooks_list_events", "webhooks_list_attempts"
+RECOVER, RESEND = "webhooks_recover", "webhooks_resend"
+LOG_TARGETS = (LIST_EVENTS, LIST_ATTEMPTS, RECOVER, RESEND)
 ALL_TYPES = [
     "generation.queued",
     "generation.processing",
@@ -58,6 +61,18 @@ class Api:
 
     def send_test(self, key: Key | str | None, **body: Any) -> Any:
         return self.post(TEST_EVENT, key, body)
+
+    def list_events(self, key: Key | str | None, **body: Any) -> Any:
+        return self.post(LIST_EVENTS, key, body)
+
+    def list_attempts(self, key: Key | str | None, **body: Any) -> Any:
+        return self.post(LIST_ATTEMPTS, key, body)
+
+    def recover(self, key: Key | str | None, **body: Any) -> Any:
+        return self.post(RECOVER, key, body)
+
+    def resend(self, key: Key | str | None, **body: Any) -> Any:
+        return self.post(RESEND, key, body)
 
 
 def endpoint_docs(db: firestore.Client) -> dict[str, dict[str, Any]]:
