@@ -3,7 +3,12 @@
 ``POST /api/v1/app?get_if_exists=true`` (application get-or-create by ``uid``),
 ``GET /api/v1/app/{app}``, ``POST /api/v1/app/{app}/msg`` (message create), and
 the endpoint routes: ``POST .../endpoint``, ``GET``/``PUT .../endpoint/{id or uid}``,
-``GET .../secret`` and ``POST .../secret/rotate``. Svix's bearer-token check,
+``GET .../secret`` and ``POST .../secret/rotate``; the delivery log's: ``GET .../msg``
+(message.list), ``GET .../msg/{id or eventId}``, ``GET .../attempt/msg/{msg}``
+(list_by_msg), ``GET .../endpoint/{ep}/msg`` (list_attempted_messages), ``POST
+.../endpoint/{ep}/recover`` and ``POST .../msg/{msg}/endpoint/{ep}/resend``. Each message
+is "attempted" at once to every enabled endpoint that takes its type, answered with
+``deliveries_answer`` (an HTTP status). Svix's bearer-token check,
 idempotency keys (the same key answers the first response again), the 409 for a
 second message with the same ``eventId`` or a second endpoint with the same uid.
 Each token is its own environment (``other_tokens``: e.g. the test environment).
@@ -34,6 +39,8 @@ class SvixStandIn:
     environments: dict[str, SvixStandIn] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # endpoint id -> endpoint
     secrets: dict[str, list[str]] = field(default_factory=dict)  # endpoint id -> newest last
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    deliveries_answer: int = 200  # what every endpoint answers each attempt
 
     def __post_init__(self) -> None:
         self.environments = {self.token: self}
@@ -48,6 +55,8 @@ class SvixStandIn:
                 secrets={},
                 fail_messages_with=None,
                 fail_endpoints_with=None,
+                attempts=[],
+                deliveries_answer=200,
             )
         self._lock = threading.Lock()
         self._idempotent: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
@@ -116,9 +125,15 @@ class SvixStandIn:
                 "eventType": data["eventType"],
                 "eventId": event_id,
                 "payload": data["payload"],
+                "tags": data.get("tags"),
                 "timestamp": now,
             }
             self.messages.append({**message, "appId": app["id"]})
+            for endpoint in self.endpoints.values():
+                wanted = endpoint.get("filterTypes")
+                if endpoint["appId"] == app["id"] and not endpoint.get("disabled"):
+                    if not wanted or message["eventType"] in wanted:
+                        self._attempt(message, endpoint["id"], 0)
             return 202, message
         if segments[:3] == ["api", "v1", "app"] and len(segments) >= 4:
             app = next((a for a in self.apps.values() if segments[3] in (a["id"], a["uid"])), None)
@@ -126,9 +141,78 @@ class SvixStandIn:
                 return 404, {"code": "not_found", "detail": "Application not found"}
             if method == "GET" and len(segments) == 4:
                 return 200, app
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            logged = self._log_route(method, app, segments[4:], query, data, now)
+            if logged is not None:
+                return logged
             if segments[4:5] == ["endpoint"]:
                 return self._endpoint(method, app, segments[5:], data, now)
         return 404, {"code": "not_found", "detail": f"no route {method} {parts.path}"}
+
+    def _attempt(self, message: dict[str, Any], endpoint_id: str, trigger: int) -> None:
+        code = self.deliveries_answer
+        self.attempts.append(
+            {
+                "id": "atmpt_" + secrets.token_hex(8),
+                "msgId": message["id"],
+                "endpointId": endpoint_id,
+                "response": json.dumps({"answered": code}),
+                "responseDurationMs": 3,
+                "responseStatusCode": code,
+                "status": 0 if 200 <= code < 300 else 2,
+                "statusText": "success" if 200 <= code < 300 else "fail",
+                "timestamp": datetime.now(UTC).isoformat(),
+                "triggerType": trigger,
+                "url": "https://hooks.example.com/diffio?token=query-secret",
+            }
+        )
+
+    def _log_route(
+        self,
+        method: str,
+        app: dict[str, Any],
+        rest: list[str],
+        query: dict[str, str],
+        data: dict[str, Any],
+        now: str,
+    ) -> tuple[int, dict[str, Any]] | None:
+        """The delivery log's routes, or ``None`` when ``rest`` is none of them."""
+        mine = [m for m in self.messages if m["appId"] == app["id"]]
+        endpoint = next((e for e in self.endpoints.values() if rest[1:2] == [e["id"]]), None)
+        if method == "GET" and rest == ["msg"]:
+            return 200, _page([_public(m) for m in _filtered(mine, query)], query)
+        if method == "GET" and len(rest) == 2 and rest[0] == "msg":
+            found = next((m for m in mine if rest[1] in (m["id"], m["eventId"])), None)
+            return (200, _public(found)) if found else (404, {"code": "not_found", "detail": ""})
+        if method == "GET" and rest[:2] == ["attempt", "msg"] and len(rest) == 3:
+            found = [a for a in self.attempts if a["msgId"] == rest[2]]
+            return 200, _page(list(reversed(found)), query)
+        if rest[:1] == ["endpoint"] and endpoint is not None and rest[2:] == ["msg"]:
+            attempted = []
+            for message in _filtered(mine, query):
+                tried = [a for a in self.attempts if a["msgId"] == message["id"]]
+                tried = [a for a in tried if a["endpointId"] == endpoint["id"]]
+                if tried and query.get("status") in (None, str(tried[-1]["status"])):
+                    status = tried[-1]["status"]
+                    attempted.append({**_public(message), "status": status, "nextAttempt": None})
+                    attempted[-1]["statusText"] = tried[-1]["statusText"]
+            return 200, _page(attempted, query)
+        if method == "POST" and endpoint is not None and rest[2:] == ["recover"]:
+            for message in _filtered(mine, {"after": data["since"], "before": data.get("until")}):
+                tried = [a for a in self.attempts if a["msgId"] == message["id"]]
+                tried = [a for a in tried if a["endpointId"] == endpoint["id"]]
+                if tried and tried[-1]["status"] == 2:
+                    self._attempt(message, endpoint["id"], 1)
+            task = {"id": "qtask_" + secrets.token_hex(8), "status": "finished"}
+            return 202, {**task, "task": "endpoint.recover", "updatedAt": now}
+        if method == "POST" and len(rest) == 5 and rest[0] == "msg" and rest[4] == "resend":
+            message = next((m for m in mine if rest[1] in (m["id"], m["eventId"])), None)
+            target = self.endpoints.get(rest[3])
+            if message is None or target is None:
+                return 404, {"code": "not_found", "detail": ""}
+            self._attempt(message, target["id"], 1)
+            return 202, {}
+        return None
 
     def _endpoint(
         self, method: str, app: dict[str, Any], rest: list[str], data: dict[str, Any], now: str
@@ -171,6 +255,35 @@ class SvixStandIn:
 
 def _public(endpoint: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in endpoint.items() if k != "appId"}
+
+
+def _filtered(messages: list[dict[str, Any]], query: dict[str, Any]) -> list[dict[str, Any]]:
+    """Newest first, within ``after``/``before`` and of ``event_types`` (comma-separated)."""
+    types = set(query["event_types"].split(",")) if query.get("event_types") else None
+    after, before = (
+        datetime.fromisoformat(query[k]) if query.get(k) else None for k in ("after", "before")
+    )
+    chosen = [
+        m
+        for m in messages
+        if (types is None or m["eventType"] in types)
+        and (after is None or datetime.fromisoformat(m["timestamp"]) >= after)
+        and (before is None or datetime.fromisoformat(m["timestamp"]) < before)
+    ]
+    return list(reversed(chosen))
+
+
+def _page(items: list[dict[str, Any]], query: dict[str, Any]) -> dict[str, Any]:
+    """Svix's list answer: ``limit`` items from after the ``iterator`` (an item id)."""
+    start = 0
+    if query.get("iterator"):
+        ids = [item["id"] for item in items]
+        start = ids.index(query["iterator"]) + 1 if query["iterator"] in ids else len(ids)
+    limit = int(query.get("limit") or 50)
+    chosen = items[start : start + limit]
+    done = start + limit >= len(items)
+    iterator = chosen[-1]["id"] if chosen and not done else None
+    return {"data": chosen, "done": done, "iterator": iterator, "prevIterator": None}
 
 
 def _b64(raw: bytes) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import functions_framework
@@ -11,8 +12,10 @@ from google.cloud import firestore
 from diffio_progress.functions.webhooks.wiring import reset_default_webhook_handlers
 from tests import tripwire
 from tests.functions.events.receivers import Receiver
+from tests.functions.events.svix_standin import SvixStandIn
 from tests.functions.webhooks.world import CONFIGURE, LOG_TARGETS, TEST_EVENT, Api
 from tests.project import ROOT
+from tests.seed import MINTED_SECRETS
 
 
 @pytest.fixture(autouse=True)
@@ -48,3 +51,18 @@ def receiver() -> Iterator[Receiver]:
     started = Receiver()
     yield started
     started.stop()
+
+
+@pytest.fixture
+def svix(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[SvixStandIn]:
+    """The svix sink against a fresh stand-in: live and test environments, one token each."""
+    live, test = ("testsk_" + secrets.token_urlsafe(24) for _ in range(2))
+    MINTED_SECRETS.update((live, test))
+    standin = SvixStandIn(live, other_tokens=(test,))
+    monkeypatch.setenv("WEBHOOK_SINK", "svix")
+    monkeypatch.setenv("SVIX_API_TOKEN", live)
+    monkeypatch.setenv("SVIX_TEST_API_TOKEN", test)
+    monkeypatch.setenv("SVIX_SERVER_URL", standin.url)
+    reset_default_webhook_handlers()
+    yield standin
+    standin.stop()

@@ -224,8 +224,13 @@ def body_for(target: str) -> dict[str, Any]:
     }[target]
 
 
+@pytest.mark.parametrize("sink", ["direct", "svix"])
 @pytest.mark.parametrize("target", LOG_TARGETS)
-def test_who_may_call_each_of_the_four_as_configure(api: Api, seed: Seeder, target: str) -> None:
+def test_who_may_call_each_of_the_four_as_configure(
+    api: Api, seed: Seeder, target: str, sink: str, request: pytest.FixtureRequest
+) -> None:
+    if sink == "svix":
+        request.getfixturevalue("svix")
     reader = make_key(seed, "key_reader")
     writer = make_key(seed, "key_w", webhooksWrite=True)
     admin = make_key(seed, "key_admin", admin=True)

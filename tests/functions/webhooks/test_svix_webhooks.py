@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from google.cloud import firestore
 
-from diffio_progress.functions.webhooks.wiring import reset_default_webhook_handlers
 from tests.functions.events.svix_standin import SvixStandIn
 from tests.functions.webhooks.world import ALL_TYPES, Api, Key, endpoint_docs, make_key
 from tests.seed import MINTED_SECRETS, Seeder
 
 URL = "https://hooks.example.com/diffio"
-
-
-@pytest.fixture
-def svix(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[SvixStandIn]:
-    live, test = ("testsk_" + secrets.token_urlsafe(24) for _ in range(2))
-    MINTED_SECRETS.update((live, test))
-    standin = SvixStandIn(live, other_tokens=(test,))
-    monkeypatch.setenv("WEBHOOK_SINK", "svix")
-    monkeypatch.setenv("SVIX_API_TOKEN", live)
-    monkeypatch.setenv("SVIX_TEST_API_TOKEN", test)
-    monkeypatch.setenv("SVIX_SERVER_URL", standin.url)
-    reset_default_webhook_handlers()
-    yield standin
-    standin.stop()
 
 
 @pytest.fixture
