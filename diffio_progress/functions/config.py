@@ -32,7 +32,6 @@ SVIX_TEST_API_TOKEN = "SVIX_TEST_API_TOKEN"
 WEBHOOK_DATABASE = "WEBHOOK_DATABASE"
 WEBHOOK_MAX_AGE_HOURS = "WEBHOOK_MAX_AGE_HOURS"
 WEBHOOK_ALLOW_PRIVATE_URLS = "WEBHOOK_ALLOW_PRIVATE_URLS"
-WEBHOOK_LOG_DAYS = "WEBHOOK_LOG_DAYS"
 REAPER_MIN_AGE_SECONDS = "REAPER_MIN_AGE_SECONDS"
 REAPER_BATCH = "REAPER_BATCH"
 WEBHOOK_RETRY_SCHEDULE = "WEBHOOK_RETRY_SCHEDULE"
@@ -87,8 +86,6 @@ class Settings:
     # Under Eventarc's 24 hours, so that a given-up CloudEvent is seen before it is dropped.
     webhook_max_age_hours: float = 23.0
     webhook_allow_private_urls: bool = False
-    # How long events and attempts stay listed and recoverable (delivery-contract.md §1.5).
-    webhook_log_days: float = 30.0
     # The reaper of dead workers (events-contract.md §5).
     reaper_min_age_seconds: float = 60.0
     reaper_batch: int = 500
@@ -141,7 +138,6 @@ class Settings:
             webhook_database=env.get(WEBHOOK_DATABASE, "").strip() or cls.webhook_database,
             webhook_max_age_hours=_number(env, WEBHOOK_MAX_AGE_HOURS, cls.webhook_max_age_hours),
             webhook_allow_private_urls=_flag(env, WEBHOOK_ALLOW_PRIVATE_URLS),
-            webhook_log_days=_number(env, WEBHOOK_LOG_DAYS, cls.webhook_log_days),
             reaper_min_age_seconds=_number(env, REAPER_MIN_AGE_SECONDS, cls.reaper_min_age_seconds),
             reaper_batch=_whole(env, REAPER_BATCH, cls.reaper_batch),
             retry_schedule=_schedule(env, WEBHOOK_RETRY_SCHEDULE),

@@ -39,6 +39,15 @@ Path = tuple[str, ...]
 
 
 @dataclass(frozen=True)
+class Found:
+    """One event found by id: where it is, what it holds, when it was last written."""
+
+    path: Path
+    document: Document
+    update_time: Any
+
+
+@dataclass(frozen=True)
 class Page:
     """One page's events (path and document, newest first), and whether more follow."""
 
@@ -117,7 +126,7 @@ class DeliveryLogStore:
 
     def find_event(
         self, event_id: str, api_key_id: str, mode: str, oldest: datetime
-    ) -> tuple[Path, Document] | None:
+    ) -> Found | None:
         """The event ``event_id`` if it is the key's, in ``mode``, recorded since ``oldest``.
 
         Another key's event, another mode's and an expired one are all ``None``: the
@@ -140,7 +149,7 @@ class DeliveryLogStore:
                 and isinstance(created, datetime)
                 and created >= oldest
             ):
-                return _path(snapshot), document
+                return Found(_path(snapshot), document, snapshot.update_time)
         return None
 
     def attempts(self, event_id: str) -> list[Document]:

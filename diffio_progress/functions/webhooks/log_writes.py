@@ -1,13 +1,14 @@
-"""The delivery log's writes in the ``webhooks`` database: test events, recover, resend's lease.
+"""The delivery log's writes in the ``webhooks`` database: test events, recover, test resends.
 
-docs/delivery-storage.md. Each attempt's document is written in the same
-commit as the mark of its event. A resend sends under the event's one-sender
-lease (``deliveringUntil`` / ``deliveringBy``, the outbox's): taken with a
-write conditional on the document's update time, never over another caller's
-live lease, and ended by the commit that records the attempt. Recover marks
-in batches, each write conditional on the document being as read; a conflict
-(the relay marked one meanwhile) makes it read again, and already pending ones
-are left alone, so a repeat is harmless.
+docs/delivery-storage.md. Recover marks the outbox's failed and skipped
+deliveries pending, due now (``dueAt``), for the relay to send in order: each
+write conditional on the document being as read, so a conflict with a sender
+(the relay marking it meanwhile) reads it again, and already pending ones are
+left alone, so a repeat is harmless. Test events (``webhookTests``) are never
+given a ``dueAt`` (the relay sends generation events only): recover hands them
+back for the call to send itself. Outbox events are leased, sent and marked by
+the event function's own ``Outbox`` and ``Marker``; a test event's resend takes
+the same kind of lease (``deliveringUntil`` / ``deliveringBy``) here.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from typing import Any
 from google.api_core import exceptions as google_exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.field_path import FieldPath
 
-from diffio_progress.core.delivery_marks import REMOVE, Attempt, recover_fields
+from diffio_progress.core.deliveries import delivery_summary, read_deliveries
+from diffio_progress.core.delivery_marks import RECOVERABLE, recovered
 from diffio_progress.core.errors import DeliveryInProgress, EventNotFound
 from diffio_progress.core.log_views import ATTEMPTS
 
+from ..events.outbox import due_fields
+from ..events.sinks import SendResult
 from ..firestore import FirestoreConnection
 from ..store import Document
 from .log_store import DeliveryLogStore, Path
@@ -33,25 +38,36 @@ log = logging.getLogger("diffio_progress.events")
 
 RECOVER_BATCH = 200
 _RECOVER_ROUNDS = 5
-_RECOVERABLE = ["failed", "skipped"]
+_OUTBOX_DEPTH = 6  # apiProjects/{p}/generations/{g}/events/{type}
 
 
-def log_attempt(event_id: str, endpoint_id: str, trigger: str, attempt: Attempt) -> None:
-    """delivery-contract.md §6: one line per attempt, never a URL or a secret."""
+def log_attempt(event: Document, result: SendResult, status: str, trigger: str) -> None:
+    """delivery-contract.md §6: one line per attempt of a test event, as the event function's
+    ``Marker`` writes one per attempt of a generation event; never a URL, a key or a secret."""
     fields: dict[str, Any] = {
-        "deliveryStatus": attempt.status,
-        "httpStatus": attempt.http_status,
-        "endpointId": endpoint_id,
-        "eventId": event_id,
+        "deliveryStatus": status,
+        "httpStatus": result.http_status,
+        "endpointId": result.endpoint_id,
+        "eventId": event.get("eventId"),
+        "eventType": event.get("eventType"),
         "trigger": trigger,
+        "durationMs": result.duration_ms,
     }
-    if not attempt.delivered:
-        fields["failureKind"] = attempt.failure_kind or "endpoint"
-    log.info("webhook attempt %s: %s", trigger, attempt.status, extra={"fields": fields})
+    if not result.ok:
+        fields.update(failureKind=result.failure_kind, error=result.error)
+    level = logging.INFO if result.ok else logging.WARNING
+    log.log(
+        level,
+        "attempt of %s to %s: %s",
+        trigger,
+        result.endpoint_id,
+        status,
+        extra={"fields": fields},
+    )
 
 
 class DeliveryLogWrites:
-    """Writes of test events, recoveries and resends; safe to share across threads."""
+    """Writes of test events, recoveries and test resends; safe to share across threads."""
 
     def __init__(self, store: DeliveryLogStore) -> None:
         self.store = store
@@ -74,19 +90,19 @@ class DeliveryLogWrites:
         endpoint_id: str,
         takes: frozenset[str],
         now: datetime,
-    ) -> int:
-        """Make the key's failed and skipped deliveries in ``window`` pending, due ``now``."""
-        recovered = 0
+    ) -> tuple[int, list[tuple[Path, Document]]]:
+        """Make the key's outbox deliveries in ``window`` that are failed or skipped pending,
+        due ``now``: how many; and the test events to recover, oldest first."""
+        marked, tests = 0, None
         for _ in range(_RECOVER_ROUNDS):
-            done, conflicted = self._recover_round(
-                api_key_id, mode, window, endpoint_id, takes, now
-            )
-            recovered += done
+            done, found, conflicted = self._round(api_key_id, mode, window, endpoint_id, takes, now)
+            marked += done
+            tests = found if tests is None else tests
             if not conflicted:
-                return recovered
-        return recovered  # what is left conflicted on every round: a client may call again
+                break
+        return marked, tests or []
 
-    def _recover_round(
+    def _round(
         self,
         api_key_id: str,
         mode: str,
@@ -94,37 +110,39 @@ class DeliveryLogWrites:
         endpoint_id: str,
         takes: frozenset[str],
         now: datetime,
-    ) -> tuple[int, bool]:
+    ) -> tuple[int, list[tuple[Path, Document]], bool]:
         connection = self.connection
-        recovered, conflicted = 0, False
+        marked, tests, writes, conflicted = 0, [], [], False
         with connection.guarded() as client:
-            query = self.store.events_query(client, api_key_id, mode, *window).where(
-                filter=FieldFilter("deliveryStatus", "in", _RECOVERABLE)
-            )
-            snapshots = list(query.stream(retry=connection.retry, timeout=connection.timeout))
-            for start in range(0, len(snapshots), RECOVER_BATCH):
-                batch, count = client.batch(), 0
-                for snapshot in snapshots[start : start + RECOVER_BATCH]:
-                    fields = recover_fields(snapshot.to_dict() or {}, endpoint_id, takes, now)
-                    if fields is None:
-                        continue
-                    batch.update(
-                        snapshot.reference,
-                        _writable(fields),
-                        option=client.write_option(last_update_time=snapshot.update_time),
-                    )
-                    count += 1
-                if not count:
+            query = self.store.events_query(client, api_key_id, mode, *window)
+            query = query.where(filter=FieldFilter("deliveryStatus", "in", list(RECOVERABLE)))
+            for snapshot in query.stream(retry=connection.retry, timeout=connection.timeout):
+                document = snapshot.to_dict() or {}
+                if takes and document.get("eventType") not in takes:
                     continue
+                path = tuple(snapshot.reference.path.split("/"))
+                if len(path) != _OUTBOX_DEPTH:
+                    tests.append((path, document))
+                    continue
+                fields = _recovered_fields(document, endpoint_id, api_key_id, mode, now)
+                if fields is not None:
+                    writes.append((snapshot, fields))
+            for start in range(0, len(writes), RECOVER_BATCH):
+                chunk = writes[start : start + RECOVER_BATCH]
+                batch = client.batch()
+                for snapshot, fields in chunk:
+                    when = client.write_option(last_update_time=snapshot.update_time)
+                    batch.update(snapshot.reference, fields, option=when)
                 try:
                     batch.commit(retry=None, timeout=connection.timeout)
-                    recovered += count
+                    marked += len(chunk)
                 except google_exceptions.FailedPrecondition:
                     conflicted = True  # read again next round
-        return recovered, conflicted
+        tests.sort(key=lambda item: (item[1].get("createdAt"), item[1].get("rank", 0)))
+        return marked, tests, conflicted
 
     def claim(self, path: Path, by: str, lease_seconds: float, now: datetime) -> Document:
-        """Lease the event at ``path`` for a resend; its document as leased.
+        """Lease the test event at ``path`` for a resend; its document as leased.
 
         409 ``delivery_in_progress`` under another caller's live lease, or when
         another writer changed the event between the read and the lease.
@@ -152,25 +170,39 @@ class DeliveryLogWrites:
         return {**document, **lease}
 
     def finish(self, path: Path, fields: Mapping[str, Any], attempt: Document) -> None:
-        """Record a resend's attempt and mark its event, ending the lease, in one commit."""
+        """Record a test event's attempt and its new delivery, ending the lease, in one commit."""
         connection = self.connection
-        ended = {**fields, "deliveringUntil": REMOVE, "deliveringBy": REMOVE}
+        ended = {**fields, "deliveringUntil": firestore.DELETE_FIELD}
         with connection.guarded() as client:
             batch = client.batch()
-            batch.update(client.document(*path), _writable(ended))
+            batch.update(client.document(*path), ended)
             batch.set(client.collection(ATTEMPTS).document(attempt["attemptId"]), attempt)
             batch.commit(retry=connection.retry, timeout=connection.timeout)
 
     def release(self, path: Path) -> None:
-        """End a resend's lease without an attempt (the send raised)."""
+        """End a test resend's lease without an attempt (the send raised)."""
         connection = self.connection
         with connection.guarded() as client:
             client.document(*path).update(
-                {"deliveringUntil": firestore.DELETE_FIELD, "deliveringBy": firestore.DELETE_FIELD},
+                {"deliveringUntil": firestore.DELETE_FIELD},
                 retry=connection.retry,
                 timeout=connection.timeout,
             )
 
 
-def _writable(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (firestore.DELETE_FIELD if v is REMOVE else v) for k, v in fields.items()}
+def _recovered_fields(
+    document: Document, endpoint_id: str, api_key_id: str, mode: str, now: datetime
+) -> dict[str, Any] | None:
+    """The outbox fields of a recover: the delivery, ``dueAt`` and the summary; or ``None``."""
+    deliveries = read_deliveries(document.get("deliveries"))
+    after = recovered(deliveries.get(endpoint_id), now)
+    if after is None:
+        return None
+    deliveries[endpoint_id] = after
+    shown_id, status = delivery_summary(deliveries, api_key_id, mode)
+    return {
+        FieldPath("deliveries", endpoint_id).to_api_repr(): after.to_map(),
+        **due_fields(deliveries),
+        "deliveryEndpointId": shown_id,
+        "deliveryStatus": status,
+    }

@@ -12,9 +12,8 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from diffio_progress.core.delivery_marks import Attempt
 from diffio_progress.core.endpoints import Endpoint, EndpointRefused, is_enabled, read_endpoint
 from diffio_progress.core.errors import WebhookNotConfigured
 from diffio_progress.core.webhook_records import webhook_view
@@ -22,6 +21,7 @@ from diffio_progress.core.webhook_requests import ConfigureRequest
 
 from ..events.direct_sink import body_bytes, signed_headers
 from ..events.pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
+from ..events.sinks import ENDPOINT, SendResult
 from .endpoint_store import EndpointStore
 
 
@@ -42,7 +42,8 @@ class WebhookSink(Protocol):
         ...
 
 
-TestRecorder = Callable[[dict[str, Any], str, str, Attempt, datetime], None]
+T = TypeVar("T")
+TestRecorder = Callable[[dict[str, Any], str, str, SendResult, datetime], None]
 
 
 def not_configured() -> WebhookNotConfigured:
@@ -78,10 +79,16 @@ class DirectWebhooks:
         if found is None or not is_enabled(found[1]):
             raise not_configured()
         endpoint = self.endpoint(*found, event_type, now)
-        attempt = self.send_now(endpoint, payload, now)
+        result = self.synchronous(api_key_id, lambda: self.send_now(endpoint, payload, now))
         if self.recorder is not None:
-            self.recorder(payload, mode, endpoint.endpoint_id, attempt, now)
-        return {"svixMessageId": new_message_id(), "delivery": delivery_answer(attempt)}
+            self.recorder(payload, mode, endpoint.endpoint_id, result, now)
+        return {"svixMessageId": new_message_id(), "delivery": delivery_answer(result)}
+
+    def synchronous(self, api_key_id: str, send: Callable[[], T]) -> T:
+        """Run ``send``, a POST while the caller waits: every synchronous send of the webhooks
+        API (``send_test_event``, ``resend``) goes through here, the one place a per-key
+        limit of such sends wraps (webhooks-api.md §6)."""
+        return send()
 
     def endpoint(
         self, endpoint_id: str, document: dict[str, Any], event_type: str, now: datetime
@@ -96,25 +103,40 @@ class DirectWebhooks:
             raise not_configured()
         return endpoint
 
-    def send_now(self, endpoint: Endpoint, payload: dict[str, Any], now: datetime) -> Attempt:
-        """One signed POST of ``payload`` while the caller waits: the one synchronous send of
-        the webhooks API (``send_test_event`` and ``resend``), under the delivery's SSRF rules
-        and deadline."""
+    def send_now(self, endpoint: Endpoint, payload: dict[str, Any], now: datetime) -> SendResult:
+        """One signed POST of ``payload`` to ``endpoint``, under the delivery's SSRF rules and
+        deadline; its outcome as the event function's sender reports one."""
         body = body_bytes(payload)
         headers = signed_headers(endpoint.secrets, payload["eventId"], body, now)
         started = time.monotonic()
+        endpoint_id = endpoint.endpoint_id
         try:
-            status = self.poster.post(endpoint.url, body, headers)
+            answer = self.poster.answer(endpoint.url, body, headers)
         except DeliveryRefused as refused:
-            return Attempt("failed", None, str(refused), _since(started), None, "endpoint")
+            return SendResult(endpoint_id, error=str(refused), failure_kind=ENDPOINT)
         except DeliveryError as failed:
-            return Attempt("failed", failed.status, str(failed), _since(started), None, "endpoint")
-        return Attempt("delivered", status, None, _since(started))
+            got = failed.answer
+            return SendResult(
+                endpoint_id,
+                http_status=failed.status,
+                error=str(failed),
+                response=got.response if got else None,
+                duration_ms=_since(started),
+                failure_kind=ENDPOINT,
+            )
+        return SendResult(
+            endpoint_id,
+            True,
+            http_status=answer.status,
+            response=answer.response,
+            duration_ms=_since(started),
+        )
 
 
-def delivery_answer(attempt: Attempt) -> dict[str, Any]:
+def delivery_answer(result: SendResult) -> dict[str, Any]:
     """The ``delivery`` object of a synchronous send's answer."""
-    return {"status": attempt.status, "httpStatus": attempt.http_status, "error": attempt.error}
+    status = "delivered" if result.ok else "failed"
+    return {"status": status, "httpStatus": result.http_status, "error": result.error}
 
 
 def _since(started: float) -> int:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from functools import partial
 
 from .. import logs
+from ..clock import utcnow
 from ..config import SVIX_API_TOKEN, SVIX_TEST_API_TOKEN, WEBHOOK_SINK, Settings
 from ..events.pinned_post import PinnedPoster
 from ..firestore import FirestoreConnection
@@ -49,10 +50,7 @@ def build_sink(settings: Settings, poster: PinnedPoster) -> WebhookSink | None:
 def build_log(settings: Settings, sink: WebhookSink | None) -> DeliveryLog | None:
     """The delivery log of ``sink``; a direct sink then records each test event in it."""
     if isinstance(sink, DirectWebhooks):
-        store = DeliveryLogStore(sink.endpoints.connection)
-        direct = DirectLog(store, sink, settings.webhook_log_days)
-        sink.recorder = direct.record_test
-        return direct
+        return build_direct_log(settings, sink)
     if sink is not None:
         from .svix_log import SvixLog
         from .svix_sinks import SvixWebhooks
@@ -60,6 +58,25 @@ def build_log(settings: Settings, sink: WebhookSink | None) -> DeliveryLog | Non
         assert isinstance(sink, SvixWebhooks)
         return SvixLog(sink, settings.webhook_log_days)
     return None
+
+
+def build_direct_log(settings: Settings, sink: DirectWebhooks) -> DirectLog:
+    """The direct sink's log on the sink's ``webhooks`` connection; it records test events."""
+    # Generation events are leased, sent and marked as the event function does it.
+    from ..events.direct_sink import DirectSink
+    from ..events.marks import Marker
+    from ..events.outbox import Outbox
+    from ..events.wiring import build_sink as build_event_sink
+
+    connection = sink.endpoints.connection
+    sender = build_event_sink(settings, connection, sink.poster)
+    assert isinstance(sender, DirectSink)
+    outbox = Outbox(connection, utcnow)
+    marker = Marker(connection, settings.webhook_log_days)
+    store = DeliveryLogStore(connection)
+    direct = DirectLog(store, sink, (outbox, sender, marker), settings.webhook_log_days)
+    sink.recorder = direct.record_test
+    return direct
 
 
 def _parts(

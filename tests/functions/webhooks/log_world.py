@@ -9,8 +9,8 @@ from typing import Any
 
 from google.cloud import firestore
 
+from diffio_progress.core.deliveries import pair_endpoint_id
 from diffio_progress.core.events import RANKS
-from diffio_progress.functions.webhooks.endpoint_store import pair_endpoint_id
 
 COMPLETED = "generation.completed"
 

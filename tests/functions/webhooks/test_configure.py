@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
+from diffio_progress.core.deliveries import pair_endpoint_id
 from diffio_progress.core.endpoints import check_secret
-from diffio_progress.functions.webhooks.endpoint_store import pair_endpoint_id
 from tests import secrecy
 from tests.functions.webhooks.world import ALL_TYPES, Api, Key, endpoint_docs, make_key
 from tests.races import race

@@ -17,12 +17,11 @@ from diffio_progress.bench.rpc_count import (
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.firestore import FirestoreConnection
-from diffio_progress.functions.webhooks.direct_log import DirectLog
 from diffio_progress.functions.webhooks.endpoint_store import EndpointStore, new_signing_secret
 from diffio_progress.functions.webhooks.keys import KeyStore
 from diffio_progress.functions.webhooks.log_handlers import ListEventsHandler
-from diffio_progress.functions.webhooks.log_store import DeliveryLogStore
 from diffio_progress.functions.webhooks.sinks import DirectWebhooks
+from diffio_progress.functions.webhooks.wiring import build_direct_log
 from tests.functions.webhooks.log_world import ago, seed_event
 from tests.functions.webhooks.world import make_key
 from tests.project import TEST_PROJECT, WEBHOOK_DATABASE
@@ -37,8 +36,8 @@ def counted_list_events(counter: RpcCounter) -> flask.Flask:
     sink = DirectWebhooks(
         EndpointStore(webhooks), PinnedPoster(allow_private=True), new_signing_secret
     )
-    log = DirectLog(DeliveryLogStore(webhooks), sink, 30)
     settings = Settings(project=TEST_PROJECT, webhook_sink="direct")
+    log = build_direct_log(settings, sink)
     handler = ListEventsHandler(
         settings, KeyStore(FirestoreConnection(5.0, project=TEST_PROJECT)), log
     )

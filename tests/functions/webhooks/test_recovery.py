@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from diffio_progress.functions.webhooks.endpoint_store import pair_endpoint_id
+from diffio_progress.core.deliveries import pair_endpoint_id
 from tests.functions.events.receivers import Receiver
 from tests.functions.webhooks.log_world import ago, seed_event
 from tests.functions.webhooks.world import Api, Key, make_key
