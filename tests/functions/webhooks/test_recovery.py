@@ -181,3 +181,38 @@ def test_a_test_event_is_logged_with_its_attempt_and_listed_in_its_mode(
     receiver.behaviour = "ok"
     recovered = api.recover(writer, mode="test", since=ago(hours=1).isoformat()).get_json()
     assert recovered == {"recovered": 1}  # a failed test event, in test mode
+
+
+def test_recovered_events_are_sent_by_the_relay_in_order_as_recover_attempts(
+    api: Api, writer: Key, webhooks_db: firestore.Client, receiver: Receiver
+) -> None:
+    from diffio_progress.functions.config import Settings
+    from diffio_progress.functions.events.pinned_post import PinnedPoster
+    from diffio_progress.functions.relay.handler import build_relay_handler
+    from tests.functions.events.harness import run_relay
+    from tests.project import TEST_PROJECT
+
+    db = webhooks_db
+    types = ["generation.queued", "generation.processing", "generation.completed"]
+    seeded = [
+        seed_event(db, "key_writer", "g1", event_type=t, created=ago(minutes=30 - i), **extra)
+        for i, (t, extra) in enumerate(
+            zip(types, [{"status": "failed"}, {"endpoint": False}, {"status": "failed"}])
+        )
+    ]
+    configure(api, writer, receiver.url, types)
+    answer = api.recover(writer, mode="live", since=ago(hours=1).isoformat()).get_json()
+    assert answer == {"recovered": 3}
+    settings = Settings(
+        project=TEST_PROJECT, webhook_sink="direct", webhook_allow_private_urls=True
+    )
+    relay = build_relay_handler(settings, poster=PinnedPoster(allow_private=True))
+    counts = run_relay(relay)
+    assert (counts["due"], counts["delivered"]) == (3, 3)
+    assert receiver.ids == [e["eventId"] for e in seeded]  # rank order, nothing twice
+    for event in seeded:
+        [attempt] = api.list_attempts(writer, eventId=event["eventId"]).get_json()["attempts"]
+        assert (attempt["trigger"], attempt["status"]) == ("recover", "delivered")
+    listed = api.list_events(writer, status="delivered").get_json()["events"]
+    assert len(listed) == 3
+    assert run_relay(relay)["due"] == 0
