@@ -25,6 +25,15 @@ from tests.workflows import (
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
 # `owner/repo@<40 hex> # vX.Y.Z`: the SHA GitHub runs, the tag a reader recognizes.
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+# The webhooks API's functions: one identity, one size (webhooks-api.md §1, delivery-contract §6).
+WEBHOOKS_API = (
+    "webhooks_configure",
+    "webhooks_send_test_event",
+    "webhooks_list_events",
+    "webhooks_list_attempts",
+    "webhooks_recover",
+    "webhooks_resend",
+)
 DEPLOY_IF = "github.ref_type == 'tag' && startsWith(github.ref, 'refs/tags/v')"
 
 
@@ -125,16 +134,12 @@ def test_public_functions_set_proxy_hops_and_ingress_from_repository_variables(
     calls = run_bash(step_named(workflow, "Deploy the progress function")["run"], env)
     calls += run_bash(step_named(workflow, "Deploy the webhooks API functions")["run"], env)
     functions = deployed(calls)
-    assert set(functions) == {
-        "get_generation_progress",
-        "webhooks_configure",
-        "webhooks_send_test_event",
-    }
+    assert set(functions) == {"get_generation_progress", *WEBHOOKS_API}
     for name, flags in functions.items():
         assert flags["--ingress-settings"] == "all", name
         assert "--allow-unauthenticated" in flags, name
         assert "TRUSTED_PROXY_HOPS=1" in flags["--set-env-vars"].split("|"), name
-    for name in ("webhooks_configure", "webhooks_send_test_event"):
+    for name in WEBHOOKS_API:
         variables = functions[name]["--set-env-vars"].split("|")
         assert "WEBHOOK_DATABASE=webhooks" in variables and "WEBHOOK_SINK=svix" in variables
         assert functions[name]["--entry-point"] == name

@@ -33,6 +33,10 @@ CONTRACT = {
     "/v1/get_generation_progress": "get_generation_progress",
     "/v1/webhooks/configure": "webhooks_configure",
     "/v1/webhooks/send_test_event": "webhooks_send_test_event",
+    "/v1/webhooks/list_events": "webhooks_list_events",
+    "/v1/webhooks/list_attempts": "webhooks_list_attempts",
+    "/v1/webhooks/recover": "webhooks_recover",
+    "/v1/webhooks/resend": "webhooks_resend",
 }
 # A stand-in for npx: records its arguments in gcloud's log (one line, \037-separated).
 FAKE_NPX = r"""#!/bin/sh
@@ -77,10 +81,15 @@ def test_the_local_world_routes_the_same_table_whatever_its_region_says() -> Non
         "get_generation_progress": "generation_id_required",
         "webhooks_configure": "invalid_mode",
         "webhooks_send_test_event": "invalid_event_type",
+        "webhooks_list_events": "api_key_missing",  # every field is optional: the key is next
+        "webhooks_list_attempts": "invalid_event_id",
+        "webhooks_recover": "invalid_mode",
+        "webhooks_resend": "invalid_event_id",
     }
     for path, function in routes().items():
         answer = client.post(path, json={})
-        assert (answer.status_code, answer.get_json()["code"]) == (400, first_refusal[function])
+        assert answer.get_json()["code"] == first_refusal[function]
+        assert answer.status_code == (401 if function == "webhooks_list_events" else 400)
     answer = client.post("/v1/webhooks/delete", json={})
     assert (answer.status_code, answer.get_json()["code"]) == (404, "not_found")
 
