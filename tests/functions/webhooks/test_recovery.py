@@ -197,7 +197,11 @@ def test_recovered_events_are_sent_by_the_relay_in_order_as_recover_attempts(
     seeded = [
         seed_event(db, "key_writer", "g1", event_type=t, created=ago(minutes=30 - i), **extra)
         for i, (t, extra) in enumerate(
-            zip(types, [{"status": "failed"}, {"endpoint": False}, {"status": "failed"}])
+            zip(
+                types,
+                [{"status": "failed"}, {"endpoint": False}, {"status": "failed"}],
+                strict=True,
+            )
         )
     ]
     configure(api, writer, receiver.url, types)
