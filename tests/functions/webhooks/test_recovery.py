@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,9 @@ from diffio_progress.core.deliveries import pair_endpoint_id
 from tests.functions.events.receivers import Receiver
 from tests.functions.webhooks.log_world import ago, seed_event
 from tests.functions.webhooks.world import Api, Key, make_key
-from tests.seed import Seeder
+from tests.log_records import LogCapture
+from tests.secrecy import encodings
+from tests.seed import MINTED_SECRETS, Seeder
 
 FAILED_TYPE = "generation.failed"
 
@@ -220,3 +223,34 @@ def test_recovered_events_are_sent_by_the_relay_in_order_as_recover_attempts(
     listed = api.list_events(writer, status="delivered").get_json()["events"]
     assert len(listed) == 3
     assert run_relay(relay)["due"] == 0
+
+
+def test_no_answer_attempt_or_log_line_carries_a_secret_a_key_or_the_urls_query(
+    api: Api,
+    writer: Key,
+    webhooks_db: firestore.Client,
+    receiver: Receiver,
+    no_api_key_in_logs: LogCapture,
+) -> None:
+    token = "qs_" + secrets.token_hex(12)
+    MINTED_SECRETS.add(token)  # the session's log scan looks for it too
+    url = f"{receiver.url}?token={token}"
+    secret = api.configure(writer, mode="live", url=url, eventTypes=[FAILED_TYPE])
+    signing = secret.get_json()["webhook"]["signingSecret"]
+    event = seed_event(webhooks_db, "key_writer", "g1", event_type=FAILED_TYPE, status="failed")
+    receiver.behaviour = "status:500"
+    answers = [
+        api.send_test(writer, eventType=FAILED_TYPE, mode="live"),
+        api.resend(writer, eventId=event["eventId"]),
+        api.recover(writer, mode="live", since=ago(hours=1).isoformat()),
+        api.list_events(writer),
+        api.list_attempts(writer, eventId=event["eventId"]),
+    ]
+    assert receiver.received and token in receiver.received[0].path  # it was sent there
+    text = "\n".join(a.get_data(as_text=True) for a in answers)
+    text += "\n" + "\n".join(no_api_key_in_logs.lines)
+    for leaked in (token, writer.key, *encodings(signing)):
+        assert leaked not in text
+    stored = [s.to_dict() for s in webhooks_db.collection("webhookAttempts").get()]
+    stored += [s.to_dict() for s in webhooks_db.collection_group("events").get()]
+    assert len(stored) == 5 and token not in repr(stored)  # 2 events, 3 attempts
