@@ -1,4 +1,4 @@
-"""`webhooks listen` (a verifying receiver); `add-endpoint`, `migrate-endpoints` (direct sink)."""
+"""`webhooks listen` (a receiver), `add-endpoint`, `migrate-endpoints`; the log's four commands."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from diffio_progress.core.ssrf import UrlRefused, WebhookUrl, is_public_address,
 from .firestore_connection import CliError, firestore_client, firestore_errors
 
 SECRET_VARIABLE = "DIFFIO_WEBHOOK_SECRET"
+LOG_COMMANDS = ("events", "attempts", "recover", "resend")
 
 
 def add_parser(commands: Any, add: Callable[..., argparse.ArgumentParser], prog: str) -> None:
     webhooks = add(
         commands,
         "webhooks",
-        "Status-change events: receive them locally, or add a direct-sink endpoint.",
+        "Status-change events: receive them locally, add an endpoint, list and redrive them.",
         f"{prog} webhooks listen --port 8090",
     )
     sub = webhooks.add_subparsers(dest="webhooks_command", required=True, metavar="<command>")
@@ -65,6 +66,9 @@ def add_parser(commands: Any, add: Callable[..., argparse.ArgumentParser], prog:
         "--mode", choices=("live", "test"), default="live", help="which endpoint (live)"
     )
     endpoint.add_argument("--project", help="Google Cloud project (default GOOGLE_CLOUD_PROJECT)")
+    from .log_cli import add_parsers
+
+    add_parsers(sub, add, prog)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -72,6 +76,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return _listen(args, out)
     if args.webhooks_command == "migrate-endpoints":
         return _migrate(args, out)
+    if args.webhooks_command in LOG_COMMANDS:
+        from .log_cli import run as run_log
+
+        return run_log(args, out)
     return _add_endpoint(args, out, err)
 
 
