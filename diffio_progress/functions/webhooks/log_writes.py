@@ -116,6 +116,10 @@ class DeliveryLogWrites:
         with connection.guarded() as client:
             query = self.store.events_query(client, api_key_id, mode, *window)
             query = query.where(filter=FieldFilter("deliveryStatus", "in", list(RECOVERABLE)))
+            # Ordered as list_events is, so its declared index serves this query too.
+            query = query.order_by("createdAt", direction=firestore.Query.DESCENDING).order_by(
+                "__name__", direction=firestore.Query.DESCENDING
+            )
             for snapshot in query.stream(retry=connection.retry, timeout=connection.timeout):
                 document = snapshot.to_dict() or {}
                 if takes and document.get("eventType") not in takes:

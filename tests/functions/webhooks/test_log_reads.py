@@ -1,7 +1,9 @@
-"""What a list_events page costs, counted on the wire: one query, at most limit + 2 reads."""
+"""What a list_events page costs (one query, at most limit + 2 reads), and the indexes it needs."""
 
 from __future__ import annotations
 
+import itertools
+import json
 from typing import Any
 
 import flask
@@ -24,7 +26,7 @@ from diffio_progress.functions.webhooks.sinks import DirectWebhooks
 from diffio_progress.functions.webhooks.wiring import build_direct_log
 from tests.functions.webhooks.log_world import ago, seed_event
 from tests.functions.webhooks.world import make_key
-from tests.project import TEST_PROJECT, WEBHOOK_DATABASE
+from tests.project import ROOT, TEST_PROJECT, WEBHOOK_DATABASE
 from tests.seed import Seeder
 
 
@@ -68,3 +70,30 @@ def test_a_page_is_one_query_and_at_most_limit_plus_two_billed_reads(
     last, counts = page(limit=50, cursor=first["nextCursor"])
     assert len(last["events"]) == 10 and last["nextCursor"] is None
     assert counts[f"calls.{RUN_QUERY}"] == 1 and reads(counts) == 11
+
+
+def test_every_query_of_the_log_has_its_index_declared_for_the_webhooks_database() -> None:
+    spec = json.loads((ROOT / "firestore.webhooks.indexes.json").read_text())
+    declared = {
+        (
+            i["collectionGroup"],
+            i["queryScope"],
+            tuple((f["fieldPath"], f["order"]) for f in i["fields"]),
+        )
+        for i in spec["indexes"]
+    }
+    newest_first = (("createdAt", "DESCENDING"), ("__name__", "DESCENDING"))
+    key = (("apiKeyId", "ASCENDING"), ("mode", "ASCENDING"))
+    for chosen in itertools.product(
+        [(), ("deliveryStatus",)], [(), ("eventType",)], [(), ("generationId",)]
+    ):
+        filters = tuple((name, "ASCENDING") for part in chosen for name in part)
+        assert ("events", "COLLECTION_GROUP", key + filters + newest_first) in declared, chosen
+    attempts = (("eventId", "ASCENDING"), ("at", "ASCENDING"))
+    assert ("webhookAttempts", "COLLECTION", attempts) in declared
+    by_id = [
+        o
+        for o in spec["fieldOverrides"]
+        if (o["collectionGroup"], o["fieldPath"]) == ("events", "eventId")
+    ]
+    assert {"order": "ASCENDING", "queryScope": "COLLECTION_GROUP"} in by_id[0]["indexes"]
