@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from diffio_progress.core.events import EVENT_TYPES
@@ -35,6 +36,27 @@ def sdk_snippet(base_url: str, receiver_url: str) -> str:
       eventTypes=[{types}])
   print(client.webhooks.send_test_event(eventType="generation.completed", mode="live").eventId)
   EOF"""
+
+
+def log_text(base_url: str, env: str, key_id: str, now: datetime) -> str:
+    """How to read the demo key's delivery log and get back what it missed (delivery-contract
+    §4-5): the API with the key, and the operator's commands without it."""
+    python = python_command()
+    since = (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    post = f'curl -X POST "{base_url}/webhooks/{{}}" -H "Authorization: Bearer $DIFFIO_API_KEY" '
+    post += '-H "Content-Type: application/json" -d {}'
+    listed = post.format("list_events", shlex.quote(json.dumps({"limit": 5})))
+    recover = post.format("recover", shlex.quote(json.dumps({"mode": "live", "since": since})))
+    operator = f"{env} {python} -m diffio_progress webhooks"
+    return f"""
+The delivery log: what was sent to keyId {key_id}, every attempt, and getting back what it
+missed (failed or skipped deliveries become pending; the relay sends them in order):
+  {listed}
+  {recover}
+The same as an operator, without the key:
+  {operator} events --key-id {key_id}
+  {operator} recover --key-id {key_id} --since {since}
+"""
 
 
 def ready_text(
@@ -91,4 +113,5 @@ Another live generation, a failing one, or a new key, against this emulator:
   {simulate_cmd} --project-id {demo.live_project} --api-key-id {demo.key_id}
   {simulate_cmd} --project-id {AUDIO_PROJECT} --fail-stage inference --api-key-id {demo.key_id}
   {env} {python} -m diffio_progress create-key --user-id {DEMO_USER}
+{log_text(base_url, env, demo.key_id, datetime.now(UTC))}\
 {world_reaper.instructions(reaper, simulate_cmd, demo.live_project, demo.key_id)}"""

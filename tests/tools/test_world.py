@@ -184,6 +184,21 @@ def test_run_serves_a_live_world_and_ctrl_c_leaves_nothing_running(world: World)
     live = json.loads(body)["generationId"]
     world.wait_for(rf"webhook  generation\.completed +{live} \(demo-video\) complete .*verified")
 
+    # The printed delivery-log commands list that event: the API's with the key, the operator's.
+    listed_curl = world.find(r"webhooks/list_events").strip()
+    answer = subprocess.run(
+        ["bash", "-c", listed_curl + " -s"], env=env, capture_output=True, text=True, timeout=30
+    )
+    logged = json.loads(answer.stdout)["events"]
+    assert any(
+        e["generationId"] == live and e["eventType"] == "generation.completed" for e in logged
+    )
+    operator = world.find(r"-m diffio_progress webhooks events --key-id").strip()
+    listing = subprocess.run(
+        ["bash", "-c", operator], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert listing.returncode == 0 and live in listing.stdout, listing.stderr
+
     # A killed worker: the printed command, then the reaper fails its stage (watch exits 1),
     # and the reaper's write raises generation.failed at the receiver.
     kill = world.find(r"--kill-stage inference --api-key-id \S+$").strip()
