@@ -24,7 +24,7 @@ POOL=projects/$NUMBER/locations/global/workloadIdentityPools/github
 
 account() { echo "diffio-progress-$1@$PROJECT.iam.gserviceaccount.com"; }
 RUNTIME=$(account runtime)     # get_generation_progress
-WEBHOOKS=$(account webhooks)   # webhooks_configure, webhooks_send_test_event
+WEBHOOKS=$(account webhooks)   # webhooks_configure, _send_test_event, _list_events, ..., _resend
 EVENTS=$(account events)       # on_generation_written, on_generation_job_written, their triggers
 REAPER=$(account reaper)       # reap_stalled_jobs
 RELAY=$(account relay)         # relay_pending_deliveries
