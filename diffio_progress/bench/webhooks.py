@@ -1,10 +1,13 @@
 """`python -m diffio_progress.bench.webhooks`: the webhooks API's latency beside the poll's.
 
-All three paths served behind one address, as the local world serves them
+Every path served behind one address, as the local world serves them
 (direct sink, a verifying receiver on loopback). Each round makes, one after
 another: a first configure of a new key (create), a configure of one key that
-has its endpoint (update), a test event to the receiver, and a progress poll.
-Also the time from sending a test event to the receiver's verified delivery.
+has its endpoint (update), a test event to the receiver, the delivery log's
+four calls (a page of 50 events, one event's attempts, a recover of the last
+hour, a resend), and a progress poll. Also the time from sending a test event
+to the receiver's verified delivery, and the billed reads of a log page of 50
+and of 100 and of ``list_attempts``, counted on the wire.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import statistics
 import threading
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,10 +26,21 @@ from diffio_progress.core.events import EVENT_TYPES
 from diffio_progress.tools import keys
 from diffio_progress.tools.webhook_receiver import WebhookReceiver
 
-from .event_world import local_firestore, printer
+from .event_world import PROJECT, local_firestore, printer
 from .harness import ROOT, seed, served
 
-KINDS = ("configure (create)", "configure (update)", "send_test_event", "progress poll")
+KINDS = (
+    "configure (create)",
+    "configure (update)",
+    "send_test_event",
+    "list_events (50)",
+    "list_attempts",
+    "recover",
+    "resend",
+    "progress poll",
+)
+LOG_KINDS = {"list_events (50)": "list_events", "list_attempts": "list_attempts"}
+LOG_KINDS |= {"recover": "recover", "resend": "resend"}
 
 
 def percentiles(values: list[float]) -> str:
@@ -88,13 +102,55 @@ def main(argv: list[str] | None = None) -> int:
             post(KINDS[1], "/webhooks/configure", main_key, body)
             sent, started = post(KINDS[2], "/webhooks/send_test_event", main_key, test_event)
             sent_at[sent["eventId"]] = started
-            post(KINDS[3], "/get_generation_progress", generation.key, poll)
+            event = {"eventId": sent["eventId"]}
+            since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+            bodies = {"list_events": {"limit": 50}, "list_attempts": event}
+            bodies |= {"recover": {"mode": "live", "since": since}, "resend": event}
+            for kind, name in LOG_KINDS.items():
+                post(kind, f"/webhooks/{name}", main_key, bodies[name])
+            post(KINDS[-1], "/get_generation_progress", generation.key, poll)
+        reads = log_reads(writers[0].key_id, next(iter(sent_at)))
     delays = [verified[e] - s for e, s in sent_at.items() if e in verified]
     say(f"Webhooks API beside the poll, {args.rounds} rounds, one request at a time (loopback):")
     for kind in KINDS:
         say(f"  {kind:<20} {percentiles(times[kind])}")
     say(f"  send -> verified     {percentiles(delays)} ({len(delays)}/{len(sent_at)} verified)")
+    say("Billed reads of the delivery log (webhooks database; the caller's key read apart):")
+    for name, count in reads.items():
+        say(f"  {name:<20} {count}")
     return 0
+
+
+def log_reads(key_id: str, event_id: str) -> dict[str, int]:
+    """Billed reads of one list_events page of 50 and of 100 (of the key's test events, more
+    than 100 by now) and of list_attempts, through the log's own code, counted on the wire."""
+    from diffio_progress.core.log_requests import parse_event_request, parse_list_events
+    from diffio_progress.functions.config import Settings
+    from diffio_progress.functions.events.pinned_post import PinnedPoster
+    from diffio_progress.functions.firestore import FirestoreConnection
+    from diffio_progress.functions.webhooks.endpoint_store import EndpointStore, new_signing_secret
+    from diffio_progress.functions.webhooks.sinks import DirectWebhooks
+    from diffio_progress.functions.webhooks.wiring import build_direct_log
+
+    from .rpc_count import RpcCounter, client_factory
+    from .rpc_count import reads as billed
+
+    counter = RpcCounter()
+    settings = Settings.from_env({"GOOGLE_CLOUD_PROJECT": PROJECT, "WEBHOOK_SINK": "direct"})
+    factory = client_factory(counter, PROJECT, settings.webhook_database)
+    connection = FirestoreConnection(5.0, factory, database=settings.webhook_database)
+    sink = DirectWebhooks(EndpointStore(connection), PinnedPoster(), new_signing_secret)
+    log = build_direct_log(settings, sink)
+    now = datetime.now(UTC)
+    found: dict[str, int] = {}
+    for limit in (50, 100):
+        counter.reset()
+        page = log.list_events(parse_list_events({"limit": limit}), key_id, now)
+        found[f"list_events ({len(page['events'])})"] = billed(counter.snapshot())
+    counter.reset()
+    attempts = log.list_attempts(parse_event_request({"eventId": event_id}), key_id, now)
+    found[f"list_attempts ({len(attempts['attempts'])})"] = billed(counter.snapshot())
+    return found
 
 
 if __name__ == "__main__":
