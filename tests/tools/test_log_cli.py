@@ -30,16 +30,6 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
     started.stop()
 
 
-@pytest.mark.parametrize("sub", ["events", "attempts", "recover", "resend"])
-def test_each_log_command_has_help_with_an_example(
-    sub: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as exit_:
-        main(["webhooks", sub, "--help"])
-    assert exit_.value.code == 0
-    assert f"-m diffio_progress webhooks {sub}" in capsys.readouterr().out.split("example:")[1]
-
-
 def test_an_operator_lists_recovers_and_resends_a_keys_events(
     db: firestore.Client, webhooks_db: firestore.Client, receiver: Receiver
 ) -> None:

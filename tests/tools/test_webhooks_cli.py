@@ -31,8 +31,10 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-@pytest.mark.parametrize("sub", ["listen", "add-endpoint"])
-def test_both_webhook_commands_have_help_with_an_example(
+@pytest.mark.parametrize(
+    "sub", ["listen", "add-endpoint", "events", "attempts", "recover", "resend"]
+)
+def test_every_webhook_command_has_help_with_an_example(
     sub: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_:

@@ -15,25 +15,22 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import flask
-
 from diffio_progress.core.errors import WebhooksDisabled
 from diffio_progress.core.request import parse_json_object
 from diffio_progress.core.webhook_records import test_payload
 from diffio_progress.core.webhook_requests import invalid_url, parse_configure, parse_test_event
 
-from ..admission import Admission
 from ..clock import utcnow
 from ..config import Settings
 from ..events.pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
-from ..http_shell import Call, serve
-from .access import WebhookAccess
+from ..http_shell import Call
 from .keys import KeyStore
+from .shell import WebhooksShell
 from .sinks import WebhookSink
 
 
-class _WebhooksHandler:
-    """What both functions share: settings, access checks, the sink, the clock."""
+class _WebhooksHandler(WebhooksShell):
+    """What both functions share beyond the shell: the sink, and the poster configure checks."""
 
     def __init__(
         self,
@@ -44,17 +41,9 @@ class _WebhooksHandler:
         clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self.access = WebhookAccess(keys, Admission(settings, monotonic), clock)
+        super().__init__(settings, keys, clock, monotonic)
         self.sink = sink
         self.poster = poster
-        self.clock = clock
-
-    def __call__(self, request: flask.Request) -> flask.Response:
-        return serve(self.settings, request, self.answer)
-
-    def answer(self, call: Call) -> dict[str, Any]:
-        raise NotImplementedError
 
     def close(self) -> None:
         """Release the sink's pooled connections (a deployed instance keeps them for its life)."""

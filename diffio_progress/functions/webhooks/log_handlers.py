@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-import flask
-
 from diffio_progress.core.errors import WebhooksDisabled
 from diffio_progress.core.log_requests import (
     EventRequest,
@@ -27,12 +25,11 @@ from diffio_progress.core.log_requests import (
 )
 from diffio_progress.core.request import parse_json_object
 
-from ..admission import Admission
 from ..clock import utcnow
 from ..config import Settings
-from ..http_shell import Call, serve
-from .access import WebhookAccess
+from ..http_shell import Call
 from .keys import KeyStore
+from .shell import WebhooksShell
 
 
 class DeliveryLog(Protocol):
@@ -55,8 +52,8 @@ class DeliveryLog(Protocol):
     def close(self) -> None: ...
 
 
-class LogHandler:
-    """What the four functions share: settings, access checks as configure, the log, the clock."""
+class LogHandler(WebhooksShell):
+    """What the four functions share beyond the shell: the log they answer from."""
 
     def __init__(
         self,
@@ -66,16 +63,8 @@ class LogHandler:
         clock: Callable[[], datetime] = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
-        self.access = WebhookAccess(keys, Admission(settings, monotonic), clock)
+        super().__init__(settings, keys, clock, monotonic)
         self.log = log
-        self.clock = clock
-
-    def __call__(self, request: flask.Request) -> flask.Response:
-        return serve(self.settings, request, self.answer)
-
-    def answer(self, call: Call) -> dict[str, Any]:
-        raise NotImplementedError
 
     def close(self) -> None:
         if self.log is not None:

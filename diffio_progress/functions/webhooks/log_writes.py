@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.api_core import exceptions as google_exceptions
 from google.cloud import firestore
@@ -66,6 +66,17 @@ def log_attempt(event: Document, result: SendResult, status: str, trigger: str) 
     )
 
 
+class _Scope(NamedTuple):
+    """Whose deliveries a recover makes pending, to which endpoint, and when."""
+
+    api_key_id: str
+    mode: str
+    window: tuple[datetime, datetime | None]
+    endpoint_id: str
+    takes: frozenset[str]
+    now: datetime
+
+
 class DeliveryLogWrites:
     """Writes of test events, recoveries and test resends; safe to share across threads."""
 
@@ -93,24 +104,18 @@ class DeliveryLogWrites:
     ) -> tuple[int, list[tuple[Path, Document]]]:
         """Make the key's outbox deliveries in ``window`` that are failed or skipped pending,
         due ``now``: how many; and the test events to recover, oldest first."""
+        scope = _Scope(api_key_id, mode, window, endpoint_id, takes, now)
         marked, tests = 0, None
         for _ in range(_RECOVER_ROUNDS):
-            done, found, conflicted = self._round(api_key_id, mode, window, endpoint_id, takes, now)
+            done, found, conflicted = self._round(scope)
             marked += done
             tests = found if tests is None else tests
             if not conflicted:
                 break
         return marked, tests or []
 
-    def _round(
-        self,
-        api_key_id: str,
-        mode: str,
-        window: tuple[datetime, datetime | None],
-        endpoint_id: str,
-        takes: frozenset[str],
-        now: datetime,
-    ) -> tuple[int, list[tuple[Path, Document]], bool]:
+    def _round(self, scope: _Scope) -> tuple[int, list[tuple[Path, Document]], bool]:
+        api_key_id, mode, window, endpoint_id, takes, now = scope
         connection = self.connection
         marked, tests, writes, conflicted = 0, [], [], False
         with connection.guarded() as client:
