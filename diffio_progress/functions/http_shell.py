@@ -1,6 +1,6 @@
 """The HTTP shell every public function shares: method, body limit, CORS, errors, the log line.
 
-Each public function (the progress poll, the two webhooks functions) hands
+Each public function (the progress poll, the six webhooks functions) hands
 ``serve`` the request and a function that turns the body into an answer. The
 shell answers ``OPTIONS`` and wrong methods, reads at most ``MAX_BODY_BYTES``,
 turns ``ApiError`` into its JSON, a Firestore outage into 503 and anything else

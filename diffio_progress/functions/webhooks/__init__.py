@@ -1,1 +1,1 @@
-"""Self-service webhooks: the ``webhooks_configure`` and ``webhooks_send_test_event`` functions."""
+"""Self-service webhooks: configure, send_test_event, and the delivery log (list, recover, resend)."""
