@@ -1,1 +1,1 @@
-"""Self-service webhooks: configure, send_test_event, and the delivery log (list, recover, resend)."""
+"""Self-service webhooks: configure, send_test_event, the delivery log (list, recover, resend)."""
