@@ -41,8 +41,8 @@ def rendered_json(path: Path) -> dict[str, Any]:
 def log_metrics() -> dict[str, dict[str, Any]]:
     """Each log metric's definition by its name (its file name, as gcloud is given it)."""
     metrics = {}
-    for path in files("log-metrics", ".yaml"):
-        data = yaml.safe_load(render(path.read_text()))
+    for path in files("log-metrics"):
+        data = json.loads(render(path.read_text()))
         assert isinstance(data, dict), path
         metrics[path.stem] = data
     return metrics
