@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from tests.monitoring.log_filter import clauses, entries, matches
 from tests.project import ROOT
@@ -122,4 +121,4 @@ def filters() -> list[tuple[str, str]]:
         for path in files(folder)
         for text in _strings_under_filter_keys(rendered_json(path))
     ]
-    return found + [(f"log-metrics/{n}.yaml", m["filter"]) for n, m in log_metrics().items()]
+    return found + [(f"log-metrics/{n}.json", m["filter"]) for n, m in log_metrics().items()]
