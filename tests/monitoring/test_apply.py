@@ -241,8 +241,9 @@ def test_a_change_by_hand_is_put_back_but_channels_added_by_hand_stay(runs: list
     named = {p["userLabels"]["policy"]: n for n, p in by_hand.of_kind("alertPolicies").items()}
     # Only the policy whose threshold changed is written, back to its file's threshold.
     assert [c for c in by_hand.api_calls if c[0] != "GET"] == [("PATCH", named["events-given-up"])]
-    assert by_hand.resources[named["events-given-up"]]["conditions"] == (
-        second.resources[named["events-given-up"]]["conditions"]
+    assert (
+        by_hand.resources[named["events-given-up"]]["conditions"]
+        == (second.resources[named["events-given-up"]]["conditions"])
     )
     kept = by_hand.resources[named["reaper-not-running"]]["notificationChannels"]
     assert kept == [*PAGE.split(","), BY_HAND]

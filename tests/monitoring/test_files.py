@@ -42,7 +42,11 @@ BUILT_IN: dict[str, set[str]] = {
         "checked_resource_id",
     },
 }
-RESOURCE = {"pubsub": "pubsub_subscription", "monitoring": "uptime_url", "run": "cloud_run_revision"}
+RESOURCE = {
+    "pubsub": "pubsub_subscription",
+    "monitoring": "uptime_url",
+    "run": "cloud_run_revision",
+}
 TYPES: dict[str, Any] = {
     "services": monitoring_v3.Service,
     "slos": monitoring_v3.ServiceLevelObjective,
@@ -193,8 +197,14 @@ def test_the_dashboards_golden_signals_cover_every_function() -> None:
         for w in board["gridLayout"]["widgets"]
         if w["title"].endswith("per function") or ", per function" in w["title"]
     }
-    for metric in ("request_count", "request_latencies", "instance_count", "cpu/utilizations",
-                   "memory/utilizations", "startup_latencies"):
+    for metric in (
+        "request_count",
+        "request_latencies",
+        "instance_count",
+        "cpu/utilizations",
+        "memory/utilizations",
+        "startup_latencies",
+    ):
         assert any(metric in json.dumps(w) for w in signals.values()), metric
     for title, widget in signals.items():
         [choices] = re.findall(r'full_match\(\\?"([\w|-]+)', json.dumps(widget))
@@ -202,7 +212,8 @@ def test_the_dashboards_golden_signals_cover_every_function() -> None:
 
 
 @pytest.mark.parametrize(
-    "branch", [pytest.param(b, marks=pending.needs(b)) for b in sorted(set(pending.SERVICES.values()))]
+    "branch",
+    [pytest.param(b, marks=pending.needs(b)) for b in sorted(set(pending.SERVICES.values()))],
 )
 def test_the_services_named_before_their_branch_is_merged_are_deployed(branch: str) -> None:
     named = {s for s, b in pending.SERVICES.items() if b == branch}
@@ -280,9 +291,11 @@ def test_the_latency_figures_the_runbook_cites_are_docs_capacity_md_s() -> None:
     # request_latencies leaves start-ups out (Google's description): the start-up alert's row
     # cites the measured cold start, and the latency row says it is not counted slow.
     assert "0.46 s" in runbook_row("Slow start-ups") and "0.46 s" in capacity
-    assert "**not** counted slow" in row and "does not include container startup" in (
-        r.MONITORING.parent / "docs" / "runbook.md"
-    ).read_text()
+    assert (
+        "**not** counted slow" in row
+        and "does not include container startup"
+        in (r.MONITORING.parent / "docs" / "runbook.md").read_text()
+    )
 
 
 def test_the_filter_judge_reads_entries_as_cloud_logging_makes_them() -> None:
