@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from google.cloud import monitoring_dashboard_v1, monitoring_v3
 from google.cloud.logging_v2.types import LogMetric
 from google.protobuf.json_format import ParseError
 
+from tests import gcloud_tree
 from tests.monitoring import pending
 from tests.monitoring import resources as r
 from tests.monitoring.log_filter import Unsupported, entries, matches, service_name
@@ -308,3 +310,22 @@ def test_the_filter_judge_reads_entries_as_cloud_logging_makes_them() -> None:
     for unsupported in ('a="b" OR c="d"', 'NOT a="b"', '(a="b")'):
         with pytest.raises(Unsupported):
             matches(unsupported, entry)
+
+
+def runbook_gcloud_calls() -> list[list[str]]:
+    """Every gcloud command of the runbook, in code blocks or inline, as its arguments."""
+    text = (r.MONITORING.parent / "docs" / "runbook.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.DOTALL)
+    prose = re.sub(r"^\|.*$", "", re.sub(r"```.*?```", "", text, flags=re.DOTALL), flags=re.M)
+    spans = re.findall(r"`(gcloud [^`]+)`", prose)
+    commands = [c for b in blocks for c in b.replace("\\\n", " ").splitlines()] + spans
+    return [
+        shlex.split(c.replace("\n", " "))[1:] for c in commands if c.strip().startswith("gcloud ")
+    ]
+
+
+def test_every_gcloud_command_of_the_runbook_is_one_the_installed_sdk_knows() -> None:
+    calls = runbook_gcloud_calls()
+    assert len(calls) >= 10 and ["run", "services", "update-traffic"] in [c[:3] for c in calls]
+    for call in calls:
+        assert gcloud_tree.problems(call) == [], call
