@@ -15,6 +15,7 @@ from google.cloud import monitoring_dashboard_v1, monitoring_v3
 from google.cloud.logging_v2.types import LogMetric
 from google.protobuf.json_format import ParseError
 
+from diffio_progress.tools.cli_parser import build_parser
 from tests import gcloud_tree
 from tests.monitoring import pending
 from tests.monitoring import resources as r
@@ -329,3 +330,35 @@ def test_every_gcloud_command_of_the_runbook_is_one_the_installed_sdk_knows() ->
     assert len(calls) >= 10 and ["run", "services", "update-traffic"] in [c[:3] for c in calls]
     for call in calls:
         assert gcloud_tree.problems(call) == [], call
+
+
+def runbook_cli_calls() -> list[list[str]]:
+    """The arguments of every ``python -m diffio_progress`` command the runbook gives."""
+    text = (r.MONITORING.parent / "docs" / "runbook.md").read_text().replace("\\\n", " ")
+    found = re.findall(r"python -m diffio_progress ([^`\n]+)", text)
+    return [shlex.split(c) for c in found]
+
+
+def parse_cli(args: list[str]) -> None:
+    try:
+        build_parser().parse_args(args)
+    except SystemExit as refused:
+        raise AssertionError(f"the CLI refuses {args}") from refused
+
+
+DELIVERY_LOG_COMMANDS = {"events", "attempts", "recover", "resend"}  # issue 24's
+
+
+def test_every_cli_command_of_the_runbook_parses() -> None:
+    calls = [c for c in runbook_cli_calls() if c[0] != "webhooks"]
+    assert {c[0] for c in calls} >= {"fail-stage", "watch"}
+    for call in calls:
+        parse_cli(call)
+
+
+@pending.needs(pending.DELIVERY_LOG)
+def test_the_runbooks_redrive_parses_with_the_delivery_log_cli() -> None:
+    calls = [c for c in runbook_cli_calls() if c[0] == "webhooks" and c[1] in DELIVERY_LOG_COMMANDS]
+    assert {c[1] for c in calls} >= {"recover", "attempts"}
+    for call in calls:
+        parse_cli(call)
