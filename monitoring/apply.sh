@@ -44,20 +44,20 @@ render() { # FILE: its text with the placeholders filled in
   sed -e "s|\${PROJECT_ID}|$PROJECT_ID|g" -e "s|\${RUNBOOK_URL}|$RUNBOOK_URL|g" "$1"
 }
 
-# Whether WANT (a file's body) equals HAVE (what is deployed) on every field the file sets:
-# what the API adds (name, records, condition names) is ignored, and a field the API leaves
-# out holds its proto3 default (0, false, "", [], {}).
+# eq($w; $h): whether WANT (a file's body) equals HAVE (what is deployed) on every field the file
+# sets: what the API adds (name, records, condition names) is ignored, and a field the API
+# leaves out holds its proto3 default (0, false, "", [], {}).
+eq='
+  def dflt: . == null or . == 0 or . == false or . == "" or . == [] or . == {};
+  def eq($w; $h):
+    if ($w | type) == "object" then
+      ($h == null or ($h | type) == "object") and all($w | keys[]; . as $k | eq($w[$k]; $h[$k]))
+    elif ($w | type) == "array" then
+      ($w | length) == ($h // [] | length) and all(range($w | length); . as $i | eq($w[$i]; $h[$i]))
+    elif $h == null then ($w | dflt)
+    else $w == $h end;'
 same() { # WANT_FILE HAVE_FILE
-  jq -en --slurpfile w "$1" --slurpfile h "$2" '
-    def dflt: . == null or . == 0 or . == false or . == "" or . == [] or . == {};
-    def eq($w; $h):
-      if ($w | type) == "object" then
-        ($h == null or ($h | type) == "object") and all($w | keys[]; . as $k | eq($w[$k]; $h[$k]))
-      elif ($w | type) == "array" then
-        ($w | length) == ($h // [] | length) and all(range($w | length); . as $i | eq($w[$i]; $h[$i]))
-      elif $h == null then ($w | dflt)
-      else $w == $h end;
-    eq($w[0]; $h[0])' >/dev/null
+  jq -en --slurpfile w "$1" --slurpfile h "$2" "$eq"' eq($w[0]; $h[0])' >/dev/null
 }
 
 # The token goes to curl in a file, never on a command line.
@@ -104,51 +104,53 @@ upsert() { # RESOURCE_URL CREATE_URL BODY_FILE: PATCH its fields if they differ,
 }
 # Resources whose ids the API chooses (alert policies, uptime checks) are found again by a user
 # label naming their file, so that a new displayName updates one rather than adding one.
-labelled() { # LIST_URL FIELD LABEL ID: the names of those carrying userLabels.LABEL=ID
-  call GET "$1" | jq -r --arg f "$2" --arg l "$3" --arg id "$4" \
-    '[.[$f][]? | select(.userLabels[$l]? == $id) | .name] | join(" ")'
+# Channels added to a deployed policy by hand stay: the deployed ones, then the file's.
+listed() { # LIST_URL FILE: every resource of the collection, read once, into FILE
+  call GET "$1?pageSize=1000" >"$2"
+  if [ "$(jq -r '.nextPageToken // ""' "$2")" != "" ]; then
+    echo "more than 1000 at ${1#"$root"/}: apply.sh reads one page" >&2
+    exit 1
+  fi
 }
-apply_labelled() { # KIND LIST_URL FIELD LABEL ID BODY_FILE
-  local found collection=${2%%\?*}
-  found=$(labelled "$2" "$3" "$4" "$5")
+apply_labelled() { # KIND COLLECTION_URL FIELD LABEL LISTED_FILE ID BODY_FILE
+  local plan name want
+  jq -rc --slurpfile l "$5" --arg f "$3" --arg key "$4" --arg id "$6" "$eq"'
+    [$l[0][$f][]? | select(.userLabels[$key]? == $id)] as $found | ($found[0] // {}) as $h
+    | (if has("notificationChannels") then .notificationChannels |= (($h.notificationChannels
+        // []) + . | reduce .[] as $c ([]; if index([$c]) then . else . + [$c] end)) else . end)
+    | (if $found == [] then "new" elif ($found | length) > 1 then "many"
+       elif eq(.; $h) then "same" else "differ" end), ([$found[].name] | join(" ")), tojson
+  ' "$7" >"$work/plan"
+  { read -r plan && read -r name && read -r want; } <"$work/plan"
+  printf '%s\n' "$want" >"$work/want.json"
   # No && lists here: errexit ignores a failure in one, and the deploy must stop on it.
-  case $found in
-    "") call POST "$collection" "$6" >/dev/null ;;
-    *" "*)
-      echo "$1s $found all have the label $4=$5; delete all but one" >&2
+  case $plan in
+    new) call POST "$2" "$work/want.json" >/dev/null ;;
+    many)
+      echo "$1s $name all have the label $4=$6; delete all but one" >&2
       exit 1
       ;;
-    *)
-      call GET "$root/$found" >"$work/have.json"
-      # Channels added by hand stay: the deployed ones, then the file's.
-      jq --slurpfile h "$work/have.json" 'if has("notificationChannels") then
-        .notificationChannels |= (($h[0].notificationChannels // []) + .
-          | reduce .[] as $c ([]; if index([$c]) then . else . + [$c] end)) else . end' \
-        "$6" >"$work/merged.json"
-      if same "$work/merged.json" "$work/have.json"; then
-        echo "unchanged $1 $5"
-        return
-      fi
-      call PATCH "$root/$found" "$work/merged.json" >/dev/null
+    same)
+      echo "unchanged $1 $6"
+      return
       ;;
+    *) call PATCH "$root/$name" "$work/want.json" >/dev/null ;;
   esac
-  echo "applied $1 $5"
+  echo "applied $1 $6"
 }
 
+gcloud logging metrics list --project="$PROJECT_ID" --format=json >"$work/metrics.json"
 for file in "$here"/log-metrics/*.json; do
   name=$(basename "$file" .json)
   render "$file" >"$work/$name.json"
-  if gcloud logging metrics describe "$name" --project="$PROJECT_ID" --format=json \
-    >"$work/have.json" 2>/dev/null; then
-    if same "$work/$name.json" "$work/have.json"; then
-      echo "unchanged log metric $name"
-      continue
-    fi
-    verb=update
-  else
-    verb=create
+  plan=$(jq -r --slurpfile l "$work/metrics.json" --arg n "$name" "$eq"'
+    [$l[0][] | select(.name == $n)] as $h
+    | if $h == [] then "create" elif eq(.; $h[0]) then "same" else "update" end' "$work/$name.json")
+  if [ "$plan" = same ]; then
+    echo "unchanged log metric $name"
+    continue
   fi
-  gcloud logging metrics "$verb" "$name" --project="$PROJECT_ID" \
+  gcloud logging metrics "$plan" "$name" --project="$PROJECT_ID" \
     --config-from-file="$work/$name.json" --quiet
 done
 
@@ -167,22 +169,23 @@ for file in "$here"/slos/*.json; do
     "$api/services/$service/serviceLevelObjectives?serviceLevelObjectiveId=$id" "$work/body.json"
 done
 
+listed "$api/uptimeCheckConfigs" "$work/checks.json"
 for file in "$here"/uptime-checks/*.json; do
   id=$(basename "$file" .json)
   render "$file" | jq --arg id "$id" '.userLabels.check = $id' >"$work/body.json"
-  apply_labelled "uptime check" "$api/uptimeCheckConfigs?pageSize=100" uptimeCheckConfigs \
-    check "$id" "$work/body.json"
+  apply_labelled "uptime check" "$api/uptimeCheckConfigs" uptimeCheckConfigs check \
+    "$work/checks.json" "$id" "$work/body.json"
 done
 
 # CRITICAL and ERROR alerts page; WARNING ones open a ticket.
+listed "$api/alertPolicies" "$work/policies.json"
 for file in "$here"/alert-policies/*.json; do
   id=$(basename "$file" .json)
   render "$file" | jq --argjson page "$page" --argjson ticket "$ticket" --arg id "$id" \
     '.notificationChannels = (if .severity == "WARNING" then $ticket else $page end)
      | .userLabels.policy = $id' >"$work/body.json"
-  filter=$(jq -rn --arg f "user_label.policy=\"$id\"" '$f | @uri')
-  apply_labelled "alert policy" "$api/alertPolicies?filter=$filter" alertPolicies policy "$id" \
-    "$work/body.json"
+  apply_labelled "alert policy" "$api/alertPolicies" alertPolicies policy \
+    "$work/policies.json" "$id" "$work/body.json"
 done
 
 for file in "$here"/dashboards/*.json; do

@@ -35,7 +35,10 @@ _LISTED = ("alertPolicies", "uptimeCheckConfigs")  # kinds whose ids the API cho
 def as_served(kind: Any, body: str) -> dict[str, Any]:
     """``body`` parsed strictly into ``kind``, as the API serves it back: no default values."""
     message = kind.from_json(body, ignore_unknown_fields=False)
-    served: dict[str, Any] = json.loads(kind.to_json(message, use_integers_for_enums=False))
+    text = kind.to_json(
+        message, use_integers_for_enums=False, always_print_fields_with_no_presence=False
+    )
+    served: dict[str, Any] = json.loads(text)
     return served
 
 
@@ -182,11 +185,10 @@ def served(node):  # as the APIs answer: without proto3 default values (0, "", f
 words = [a for a in args if not a.startswith("--")]
 if words[:2] == ["auth", "print-access-token"]:
     print(os.environ["GCLOUD_TOKEN"])
-elif words[:3] == ["logging", "metrics", "describe"]:
-    kept = state / ("metric-" + words[3])
-    if not kept.exists():
-        sys.exit("ERROR: (gcloud) not found")
-    print(json.dumps({**served(json.loads(kept.read_text())), "name": words[3]}))
+elif words[:3] == ["logging", "metrics", "list"]:
+    kept = sorted(state.glob("metric-*"))
+    listed = [{**served(json.loads(k.read_text())), "name": k.name[7:]} for k in kept]
+    print(json.dumps(listed))
 elif words[:3] in (["logging", "metrics", "create"], ["logging", "metrics", "update"]):
     kept = state / ("metric-" + words[3])
     if (words[2] == "create") == kept.exists():
