@@ -97,11 +97,12 @@ def test_the_deploy_job_runs_only_for_v_tags_in_the_production_environment() -> 
     # Nothing before the tests and the token: a dispatch from a branch stops after the tests.
     assert deploy["needs"] == "test"
     assert "branches" not in workflow["on"]["push"]
-    first = [s.get("uses", s.get("name", "")).split("@")[0] for s in deploy["steps"][:5]]
+    first = [s.get("uses", s.get("name", "")).split("@")[0] for s in deploy["steps"][:6]]
     assert first == [
         "actions/checkout",
         "actions/setup-node",
         "Install firebase-tools from the lockfile",  # before any credentials exist
+        "Check that alerts reach a person",  # no credentials needed: a deploy stops at once
         "google-github-actions/auth",
         "google-github-actions/setup-gcloud",
     ]

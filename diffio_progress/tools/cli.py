@@ -1,4 +1,4 @@
-"""`python -m diffio_progress <command>`: run, watch, simulate, keys, webhooks."""
+"""`python -m diffio_progress <command>`: run, watch, simulate, keys, fail-stage, webhooks."""
 
 from __future__ import annotations
 
@@ -167,6 +167,20 @@ def _revoke_key(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _fail_stage(args: argparse.Namespace, out: TextIO) -> int:
+    from diffio_progress.worker.stage_writer import StageWriter
+
+    db = firestore_client(args.project)
+    where = f"{args.project_id}/{args.generation_id} {args.stage}"
+    with firestore_errors(db.project):
+        writer = StageWriter(db, args.project_id, args.generation_id, args.stage)
+        if writer.read() is None:
+            raise CliError(f"No stage {where} in project {db.project}.")
+        wrote = writer.fail(args.error, args.details)
+    out.write(f"{where}: {'failed' if wrote else 'unchanged: it had already finished'}\n")
+    return 0
+
+
 def main(
     argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -182,6 +196,8 @@ def main(
             return _simulate(args, out)
         if args.command == "create-key":
             return _create_key(args, out, err)
+        if args.command == "fail-stage":
+            return _fail_stage(args, out)
         if args.command == "webhooks":
             from .webhooks_cli import run
 

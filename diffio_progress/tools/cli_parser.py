@@ -144,6 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--key-id", required=True)
     revoke.add_argument("--project", help="Google Cloud project (default GOOGLE_CLOUD_PROJECT)")
 
+    fail = _add(
+        commands,
+        "fail-stage",
+        "Write a stuck stage failed by hand, as the reaper would; a finished stage is left alone.",
+        f'{PROG} fail-stage gen-123 inference --project-id proj-123 --error "Worker lost"',
+    )
+    fail.add_argument("generation_id", metavar="GENERATION_ID")
+    fail.add_argument("stage", choices=ALL_STAGES, metavar="STAGE", help=", ".join(ALL_STAGES))
+    fail.add_argument("--project-id", required=True, help="apiProjectId of the generation")
+    fail.add_argument("--error", default="Failed by hand", help="the stage's error")
+    fail.add_argument("--details", help="the stage's errorDetails")
+    fail.add_argument("--project", help="Google Cloud project (default GOOGLE_CLOUD_PROJECT)")
+
     from .webhooks_cli import add_parser
 
     add_parser(commands, _add, PROG)

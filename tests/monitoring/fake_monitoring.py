@@ -3,7 +3,10 @@ SLOs, alert policies) on 127.0.0.1, and a ``gcloud`` that keeps log metrics and 
 
 Both refuse what the real ones refuse in the ways that matter here: a missing token,
 a body that does not parse strictly, an update of what does not exist, a create of what
-does, an alert naming an SLO that does not exist, a dashboard update with a stale etag.
+does, an alert naming an SLO that does not exist, a dashboard update with a stale etag, an
+alert naming a log metric just created (404 for its first ``metric_lag`` writes). Both answer
+what they keep as the real ones do: proto3 JSON without default values, with the fields the
+server sets (names, an alert's records and condition names).
 """
 
 from __future__ import annotations
@@ -24,7 +27,19 @@ _TYPES: dict[str, Any] = {
     "services": monitoring_v3.Service,
     "serviceLevelObjectives": monitoring_v3.ServiceLevelObjective,
     "alertPolicies": monitoring_v3.AlertPolicy,
+    "uptimeCheckConfigs": monitoring_v3.UptimeCheckConfig,
 }
+_LISTED = ("alertPolicies", "uptimeCheckConfigs")  # kinds whose ids the API chooses
+
+
+def as_served(kind: Any, body: str) -> dict[str, Any]:
+    """``body`` parsed strictly into ``kind``, as the API serves it back: no default values."""
+    message = kind.from_json(body, ignore_unknown_fields=False)
+    text = kind.to_json(
+        message, use_integers_for_enums=False, always_print_fields_with_no_presence=False
+    )
+    served: dict[str, Any] = json.loads(text)
+    return served
 
 
 class FakeMonitoring:
@@ -35,6 +50,8 @@ class FakeMonitoring:
         self.calls: list[tuple[str, str]] = []
         self.masks: list[str | None] = []  # each PATCH's updateMask
         self.failing: set[str] = set()  # kinds whose writes answer 500
+        self.metric_lag = 0  # writes naming a log metric that answer 404 before it is visible
+        self._unseen: dict[str, int] = {}
         self._ids = iter(range(1000, 10**6))
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -58,14 +75,17 @@ class FakeMonitoring:
         self.calls.append((method, name))
         if method != "GET" and {name.split("/")[-1], name.split("/")[-2]} & self.failing:
             return 500, {"error": {"message": "backend error"}}
-        if method == "GET" and name.endswith("/alertPolicies"):
+        if method == "GET" and name.endswith(_LISTED):
+            kind = name.split("/")[-1]
             wanted = re.fullmatch(r'user_label\.(\w+)="(.*)"', query.get("filter", ""))
             found = [
                 p
-                for n, p in self.of_kind("alertPolicies").items()
+                for n, p in self.of_kind(kind).items()
                 if wanted is None or p.get("userLabels", {}).get(wanted[1]) == wanted[2]
             ]
-            return 200, {"alertPolicies": found} if found else {}
+            return 200, {kind: found} if found else {}
+        if method != "GET" and self._not_visible_yet(body):
+            return 404, {"error": {"message": "Cannot find the log metric named"}}
         if method == "GET":
             return (200, self.resources[name]) if name in self.resources else (404, {})
         if method == "POST":
@@ -87,6 +107,15 @@ class FakeMonitoring:
         self.masks.append(query.get("updateMask"))
         return self._store(name, body)
 
+    def _not_visible_yet(self, body: bytes) -> bool:
+        """Whether a log metric the body names is one created too recently to be found."""
+        for metric in set(re.findall(r"logging\.googleapis\.com/user/(\w+)", body.decode())):
+            left = self._unseen.setdefault(metric, self.metric_lag)
+            if left:
+                self._unseen[metric] = left - 1
+                return True
+        return False
+
     def _parent_exists(self, name: str) -> bool:
         parent = name.rsplit("/", 2)[0]
         return parent.count("/") == 1 or parent in self.resources
@@ -94,15 +123,20 @@ class FakeMonitoring:
     def _store(self, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
         kind = name.split("/")[-2]
         try:
-            _TYPES[kind].from_json(body.decode(), ignore_unknown_fields=False)
-            resource = json.loads(body)
+            resource = as_served(_TYPES[kind], body.decode())
         except Exception as error:  # what the API answers for a body it cannot read
             return 400, {"error": {"message": str(error)}}
-        if resource.get("name", name) != name and kind != "alertPolicies":
+        if resource.get("name", name) != name and kind not in _LISTED:
             return 400, {"error": {"message": f"name {resource['name']} is not {name}"}}
         for slo in re.findall(r'select_slo_burn_rate\(\\?"([^"\\]+)', json.dumps(resource)):
             if slo not in self.resources:
                 return 400, {"error": {"message": f"no SLO {slo}"}}
+        if kind == "alertPolicies":
+            record = {"mutateTime": "2026-12-01T00:00:00Z", "mutatedBy": "deployer"}
+            resource["creationRecord"] = self.resources.get(name, {}).get("creationRecord", record)
+            resource["mutationRecord"] = record
+            for at, condition in enumerate(resource.get("conditions", [])):
+                condition["name"] = f"{name}/conditions/{at}"
         self.resources[name] = {**resource, "name": name}
         return 200, self.resources[name]
 
@@ -143,11 +177,18 @@ text = pathlib.Path(config).read_text() if config else None
 with open(os.environ["GCLOUD_LOG"], "a") as log:
     log.write(json.dumps({"args": args, "config": text}) + "\n")
 state = pathlib.Path(os.environ["GCLOUD_STATE"])
+def served(node):  # as the APIs answer: without proto3 default values (0, "", false, [], {})
+    if isinstance(node, dict):
+        kept = {k: served(v) for k, v in node.items()}
+        return {k: v for k, v in kept.items() if v not in (0, "", False, [], {}, None)}
+    return [served(v) for v in node] if isinstance(node, list) else node
 words = [a for a in args if not a.startswith("--")]
 if words[:2] == ["auth", "print-access-token"]:
     print(os.environ["GCLOUD_TOKEN"])
-elif words[:3] == ["logging", "metrics", "describe"]:
-    sys.exit(0 if (state / ("metric-" + words[3])).exists() else 1)
+elif words[:3] == ["logging", "metrics", "list"]:
+    kept = sorted(state.glob("metric-*"))
+    listed = [{**served(json.loads(k.read_text())), "name": k.name[7:]} for k in kept]
+    print(json.dumps(listed))
 elif words[:3] in (["logging", "metrics", "create"], ["logging", "metrics", "update"]):
     kept = state / ("metric-" + words[3])
     if (words[2] == "create") == kept.exists():
@@ -156,8 +197,8 @@ elif words[:3] in (["logging", "metrics", "create"], ["logging", "metrics", "upd
 elif words[:3] == ["monitoring", "dashboards", "describe"]:
     kept = state / ("dashboard-" + words[3])
     if not kept.exists():
-        sys.exit(1)
-    print(json.loads(kept.read_text())["etag"])
+        sys.exit("ERROR: (gcloud) not found")
+    print(json.dumps(served(json.loads(kept.read_text()))))
 elif words[:3] == ["monitoring", "dashboards", "create"]:
     board = json.loads(text)
     kept = state / ("dashboard-" + board["name"].split("/")[-1])

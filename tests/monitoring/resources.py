@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from tests.monitoring.log_filter import clauses, entries, matches
 from tests.project import ROOT
@@ -41,8 +40,8 @@ def rendered_json(path: Path) -> dict[str, Any]:
 def log_metrics() -> dict[str, dict[str, Any]]:
     """Each log metric's definition by its name (its file name, as gcloud is given it)."""
     metrics = {}
-    for path in files("log-metrics", ".yaml"):
-        data = yaml.safe_load(render(path.read_text()))
+    for path in files("log-metrics"):
+        data = json.loads(render(path.read_text()))
         assert isinstance(data, dict), path
         metrics[path.stem] = data
     return metrics
@@ -88,14 +87,18 @@ def metrics_for(function: str) -> dict[str, dict[str, Any]]:
     return selected
 
 
-def matched_by_metrics(function: str, made: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """For each log metric of ``function``'s service: the entries its filter matches.
+def matched_by_metrics(
+    function: str, made: list[dict[str, Any]], skip: Iterable[str] = ()
+) -> dict[str, list[Any]]:
+    """For each log metric of ``function``'s service but ``skip``: the entries it matches.
 
     Fails if a metric matches none, or if a ``jsonPayload`` field that it reads is
     missing from a line that it matches.
     """
     matched = {}
     for name, metric in metrics_for(function).items():
+        if name in skip:
+            continue
         hits = [e for e in made if matches(metric["filter"], e)]
         assert hits, f"{name} matches none of {function}'s lines: {made}"
         for field in metric_fields(metric):
@@ -122,4 +125,4 @@ def filters() -> list[tuple[str, str]]:
         for path in files(folder)
         for text in _strings_under_filter_keys(rendered_json(path))
     ]
-    return found + [(f"log-metrics/{n}.yaml", m["filter"]) for n, m in log_metrics().items()]
+    return found + [(f"log-metrics/{n}.json", m["filter"]) for n, m in log_metrics().items()]

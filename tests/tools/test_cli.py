@@ -13,9 +13,10 @@ from google.cloud import firestore
 
 from diffio_progress.tools.cli import main
 from diffio_progress.tools.emulator import free_port
+from diffio_progress.worker.stage_writer import StageWriter
 from tests.project import ROOT
 
-COMMANDS = ["run", "watch", "simulate", "create-key", "revoke-key", "webhooks"]
+COMMANDS = ["run", "watch", "simulate", "create-key", "revoke-key", "fail-stage", "webhooks"]
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -146,6 +147,36 @@ def test_simulate_fails_the_chosen_stage_with_its_error(
     assert 0 < inference["progress"] < 100
     # An audio project never gets a video stage.
     assert job(db, "proj-a", "gen-f", "restoredVideo") is None
+
+
+def test_fail_stage_fails_a_stuck_stage_once_and_never_a_finished_one(
+    db: firestore.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    StageWriter(db, "proj-h", "gen-h", "inference").start(job_id="exec-1")
+    StageWriter(db, "proj-h", "gen-h", "preProcessing").complete()
+    args = ["fail-stage", "gen-h", "--project-id", "proj-h", "--error", "Worker lost"]
+
+    assert main([*args[:2], "inference", *args[2:], "--details", "by hand"]) == 0
+    assert main([*args[:2], "inference", *args[2:]]) == 0  # again: nothing more written
+    assert main([*args[:2], "preProcessing", *args[2:]]) == 0
+    assert main([*args[:2], "restoredVideo", *args[2:]]) == 1  # no such stage: nothing made
+
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        "proj-h/gen-h inference: failed",
+        "proj-h/gen-h inference: unchanged: it had already finished",
+        "proj-h/gen-h preProcessing: unchanged: it had already finished",
+    ]
+    assert "No stage proj-h/gen-h restoredVideo" in captured.err
+    inference = job(db, "proj-h", "gen-h", "inference")
+    assert inference is not None
+    assert (inference["status"], inference["error"], inference["errorDetails"]) == (
+        "failed",
+        "Worker lost",
+        "by hand",
+    )
+    assert job(db, "proj-h", "gen-h", "preProcessing")["status"] == "complete"  # type: ignore[index]
+    assert job(db, "proj-h", "gen-h", "restoredVideo") is None
 
 
 def test_simulate_refuses_a_video_failure_on_an_audio_project(

@@ -11,7 +11,7 @@ from diffio_progress.core.events import PROCESSING_EVENT, QUEUED_EVENT
 from tests.functions.events.harness import Event, Harness, Writes
 from tests.functions.events.receivers import Receiver
 from tests.log_records import Records
-from tests.monitoring.resources import matched_by_metrics
+from tests.monitoring.resources import matched_by_metrics, metrics_for
 from tests.monitoring.served import served
 
 TARGET = "on_generation_written"
@@ -43,25 +43,41 @@ def test_each_event_metric_matches_the_lines_it_is_for_and_finds_its_fields(
         assert post(function.url, (stale, body)) == 200
         made = function.entries()
 
-    matched = matched_by_metrics(TARGET, made)
+    # deliveries_failed needs a delivery that fails for good: the next test has one.
+    matched = matched_by_metrics(TARGET, made, skip={"deliveries_failed"})
 
     assert set(matched) == {
         "events_recorded",
         "events_delivered",
-        "events_undelivered_age",
+        "delivery_attempts_failed",
         "events_given_up",
     }
     recorded = [e["jsonPayload"]["recorded"] for e in matched["events_recorded"]]
     assert recorded == [QUEUED_EVENT, PROCESSING_EVENT]  # the label eventType reads it
-    assert [e["jsonPayload"]["delivered"] for e in matched["events_delivered"]] == [
-        [QUEUED_EVENT],
-        [PROCESSING_EVENT],
-    ]
-    [failed] = matched["events_undelivered_age"]
-    assert failed["severity"] == "WARNING" and failed["jsonPayload"]["deliveries"]["retried"]
-    assert 0 <= failed["jsonPayload"]["oldestUndeliveredSeconds"] < 60
+    # One an event delivered, not one a call: the attempt lines of the two events.
+    delivered = [e["jsonPayload"]["eventType"] for e in matched["events_delivered"]]
+    assert delivered == [QUEUED_EVENT, PROCESSING_EVENT]
+    [failed] = matched["delivery_attempts_failed"]  # the 500: rescheduled, the endpoint's
+    assert failed["jsonPayload"]["failureKind"] == "endpoint"
+    assert failed["jsonPayload"]["deliveryStatus"] == "pending"
     [given_up] = matched["events_given_up"]
     assert given_up["severity"] == "ERROR"
+
+
+def test_a_delivery_failed_for_good_is_counted_by_its_failure_kind(
+    writes: Writes, harness: Harness, receiver: Receiver, server_log_dir: Path, firestore_host: str
+) -> None:
+    harness.endpoint(receiver.url)
+    env = {"WEBHOOK_SINK": "direct", "WEBHOOK_ALLOW_PRIVATE_URLS": "true"}
+    with served(TARGET, firestore_host, server_log_dir, **env) as function:
+        receiver.behaviour = "status:410"  # Gone: failed for good at once, the endpoint's
+        post(function.url, writes.generation())
+        made = function.entries()
+
+    others = set(metrics_for(TARGET)) - {"deliveries_failed"}
+    [failed] = matched_by_metrics(TARGET, made, skip=others)["deliveries_failed"]
+    assert failed["jsonPayload"]["failureKind"] == "endpoint"
+    assert failed["jsonPayload"]["httpStatus"] == 410
 
 
 def test_a_failed_delivery_logs_the_age_of_the_oldest_undelivered_event(
