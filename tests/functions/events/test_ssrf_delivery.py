@@ -86,6 +86,18 @@ def test_allowed_private_urls_dial_the_address_that_was_resolved_once(
     assert resolver.asked == ["hooks.local.test"]
 
 
+def test_a_non_ascii_url_is_delivered_in_ascii_not_raised(
+    writes: Writes, harness: Harness, receiver: Receiver
+) -> None:
+    # Stored before configure encoded URLs: the host in IDNA, the path percent-encoded.
+    resolver = Resolver({"xn--hoks-6qa.local.test": ["127.0.0.1"]})
+    harness.endpoint(receiver.url.replace("127.0.0.1", "hoöks.local.test") + "/ä?q=ü")
+    harness.send(handler(harness, resolver, allow=True), writes.generation())
+    [received] = receiver.received
+    assert received.path == "/hooks/diffio/%C3%A4?q=%C3%BC"
+    assert received.headers["host"].startswith("xn--hoks-6qa.local.test:")
+
+
 def test_a_name_that_does_not_resolve_is_a_failed_delivery(
     writes: Writes, harness: Harness
 ) -> None:
