@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from diffio_progress.core.endpoints import EndpointRefused, is_enabled, read_endpoint
 from diffio_progress.core.errors import WebhookNotConfigured
+from diffio_progress.core.ssrf import UrlRefused, parse_webhook_url
 from diffio_progress.core.webhook_records import webhook_view
 from diffio_progress.core.webhook_requests import ConfigureRequest
 
@@ -31,11 +32,18 @@ class WebhookSink(Protocol):
         ...
 
     def send_test(
-        self, event_type: str, mode: str, api_key_id: str, payload: dict[str, Any], now: datetime
+        self,
+        event_type: str,
+        mode: str,
+        api_key_id: str,
+        payload: dict[str, Any],
+        now: datetime,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         """Send ``payload`` to the (api_key_id, mode) endpoint: the answer's extra fields.
 
-        Raises 404 ``webhook_not_configured`` when no endpoint takes ``event_type``.
+        ``deadline`` (``time.monotonic()``) bounds the send. Raises 404
+        ``webhook_not_configured`` when no endpoint takes ``event_type``.
         """
         ...
 
@@ -65,24 +73,37 @@ class DirectWebhooks:
         return webhook_view(done.endpoint_id, done.document, done.new_secret)
 
     def send_test(
-        self, event_type: str, mode: str, api_key_id: str, payload: dict[str, Any], now: datetime
+        self,
+        event_type: str,
+        mode: str,
+        api_key_id: str,
+        payload: dict[str, Any],
+        now: datetime,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         found = self.endpoints.find(api_key_id, mode)
         if found is None or not is_enabled(found[1]):
             raise not_configured()
         endpoint_id, document = found
         try:
-            # The URL's rules apply when it is sent to (the poster's), not when it is read.
+            # The URL's form is judged below, by the delivery's rules.
             endpoint = read_endpoint(endpoint_id, document, allow_private=True, now=now)
         except EndpointRefused:
             raise not_configured() from None
         if not endpoint.wants(event_type):
             raise not_configured()
-        body = body_bytes(payload)
-        headers = signed_headers(endpoint.secrets, payload["eventId"], body, now)
         delivery: dict[str, Any] = {"status": "delivered", "httpStatus": None, "error": None}
         try:
-            delivery["httpStatus"] = self.poster.post(endpoint.url, body, headers)
+            # Delivery's rules, not configure's of long ago: no signed clear-text send to an
+            # http:// endpoint left from before https was required.
+            url = parse_webhook_url(endpoint.url.text, self.poster.allow_private)
+        except UrlRefused as refused:
+            delivery.update(status="failed", error=str(refused))
+            return {"svixMessageId": new_message_id(), "delivery": delivery}
+        body = body_bytes(payload)
+        headers = signed_headers(endpoint.secrets, payload["eventId"], body, now)
+        try:
+            delivery["httpStatus"] = self.poster.post(url, body, headers, deadline)
         except DeliveryRefused as refused:
             delivery.update(status="failed", error=str(refused))
         except DeliveryError as failed:

@@ -57,8 +57,9 @@ def test_the_first_call_creates_the_endpoint_and_shows_its_secret_once(
 
 
 def test_one_endpoint_per_key_and_mode_even_when_first_calls_race(
-    api: Api, writer: Key, webhooks_db: firestore.Client
+    api: Api, writer: Key, webhooks_db: firestore.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("WEBHOOK_SYNC_PER_KEY", "4")  # all four race, none is held back
     app = api.clients["webhooks_configure"].application
     answers: list[Any] = []
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +13,8 @@ from google.cloud import firestore
 from diffio_progress.core.endpoints import ENDPOINTS
 from tests.seed import MINTED_SECRETS, Seeder
 
+# The local key that encrypts signing secrets at rest in these tests (webhooks-api.md §6).
+LOCAL_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 CONFIGURE, TEST_EVENT = "webhooks_configure", "webhooks_send_test_event"
 ALL_TYPES = [
     "generation.queued",
