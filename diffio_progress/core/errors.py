@@ -187,3 +187,10 @@ class Unavailable(ApiError):
 
 class StoreUnavailable(Exception):
     """Firestore could not be reached within the deadline; answered as ``Unavailable``."""
+
+
+class SecretUnavailable(Exception):
+    """A sealed signing secret that cannot be opened here; the message names no secret.
+
+    A send to its endpoint is a failed attempt of ours (``failureKind`` ``ours``), not a 5xx.
+    """

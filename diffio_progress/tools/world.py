@@ -24,8 +24,11 @@ from diffio_progress.functions.config import (
     FIRESTORE_EMULATOR_HOST,
     GOOGLE_CLOUD_PROJECT,
     WEBHOOK_ALLOW_PRIVATE_URLS,
+    WEBHOOK_SECRETS_KMS_KEY,
+    WEBHOOK_SECRETS_LOCAL_KEY,
     WEBHOOK_SINK,
 )
+from diffio_progress.functions.secret_box import new_local_key
 
 from . import emulator, world_reaper
 from .demo import Demo, seed_demo
@@ -155,6 +158,10 @@ def _run(
     standin = world_reaper.start_standin(stack)
     env = {**os.environ, FIRESTORE_EMULATOR_HOST: host_port, GOOGLE_CLOUD_PROJECT: options.project}
     env[CLOUD_RUN_EMULATOR_HOST] = standin.host_port
+    # Signing secrets are stored encrypted, locally under a key made for this run (the
+    # webhooks API seals them, the event function opens them).
+    if not env.get(WEBHOOK_SECRETS_KMS_KEY):
+        env.setdefault(WEBHOOK_SECRETS_LOCAL_KEY, new_local_key())
     # This process's own client (seeding, simulator) talks to the same emulator.
     os.environ[FIRESTORE_EMULATOR_HOST] = host_port
     base_url = f"http://{HOST}:{options.port}/v1"

@@ -8,7 +8,9 @@ and none outlives the call's one overall deadline. Each delivery is the JSON
 payload with ``svix-id`` (the ``eventId``), ``svix-timestamp`` and
 ``svix-signature`` made by the ``svix`` library, so the official SDK's
 ``client.webhooks.verify_signature`` accepts it. A malformed or refused
-endpoint is skipped with one warning naming its id, never its secret.
+endpoint is skipped with one warning naming its id, never its secret. Secrets
+are stored sealed (``secret_box``); one that cannot be opened makes each send
+to its endpoint a failed attempt of ours, with one error line, never an exception.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -33,11 +35,14 @@ from diffio_progress.core.endpoints import (
     EndpointRefused,
     is_enabled,
     read_endpoint,
+    wants,
 )
+from diffio_progress.core.errors import SecretUnavailable
 from diffio_progress.core.webhook_records import LIVE, mode_of
 
 from ..clock import utcnow
 from ..firestore import FirestoreConnection
+from ..secret_box import SecretBox, opened
 from .outbox import OutboxEvent
 from .pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
 from .sinks import Delivery
@@ -86,11 +91,13 @@ class DirectSink:
         self,
         connection: FirestoreConnection,
         poster: PinnedPoster,
+        box: SecretBox | None = None,
         clock: Callable[[], datetime] = utcnow,
         call_deadline_seconds: float = CALL_DEADLINE_SECONDS,
     ) -> None:
         self._connection = connection
         self.poster = poster
+        self._box = box
         self._clock = clock
         self.call_deadline_seconds = call_deadline_seconds
 
@@ -101,13 +108,19 @@ class DirectSink:
 
     def session(self, api_key_id: str) -> _DirectSession:
         ends = time.monotonic() + self.call_deadline_seconds
-        return _DirectSession(self, self.endpoints(api_key_id), ends)
+        found, sealed = self.read(api_key_id)
+        return _DirectSession(self, found, ends, sealed)
 
     def close(self) -> None:
         pass  # every delivery opens and closes its own connection
 
     def endpoints(self, api_key_id: str) -> list[Endpoint]:
         """The key's enabled, well-formed endpoints; each malformed one is warned about once."""
+        return self.read(api_key_id)[0]
+
+    def read(self, api_key_id: str) -> tuple[list[Endpoint], dict[str, dict[str, Any]]]:
+        """The key's enabled, well-formed endpoints, and those whose secret does not open
+        (id -> document)."""
         connection = self._connection
         with connection.guarded() as client:
             query = (
@@ -116,11 +129,16 @@ class DirectSink:
                 .limit(MAX_ENDPOINTS)
             )
             snapshots = query.get(retry=connection.retry, timeout=connection.timeout)
-        found = []
+        found, sealed = [], {}
         for snapshot in snapshots:
             document = snapshot.to_dict() or {}
             # A generation's events go to live endpoints only (webhooks-api.md §5).
             if not is_enabled(document) or mode_of(document) != LIVE:
+                continue
+            try:
+                document = opened(self._box, snapshot.id, document)
+            except SecretUnavailable as unavailable:
+                sealed[snapshot.id] = {**document, "unavailable": str(unavailable)}
                 continue
             try:
                 endpoint = read_endpoint(
@@ -134,7 +152,7 @@ class DirectSink:
                     refused,
                     extra={"fields": {"endpointId": snapshot.id}},
                 )
-        return found
+        return found, sealed
 
     def signed(self, endpoint: Endpoint, event: OutboxEvent) -> tuple[bytes, dict[str, str]]:
         """The body and headers of ``event`` for ``endpoint``: CPU work, before any deadline."""
@@ -143,14 +161,39 @@ class DirectSink:
 
 
 class _DirectSession:
-    def __init__(self, sink: DirectSink, endpoints: list[Endpoint], call_deadline: float) -> None:
+    def __init__(
+        self,
+        sink: DirectSink,
+        endpoints: list[Endpoint],
+        call_deadline: float,
+        sealed: dict[str, dict[str, Any]],
+    ) -> None:
         self._sink = sink
         self._endpoints = endpoints
         self._call_deadline = call_deadline
         self._refused: set[str] = set()
+        self._sealed = sealed
 
     def send(self, event: OutboxEvent) -> Delivery:
         """POST ``event`` to every endpoint that wants it and lacks it, all at once."""
+        unopened = tuple(self._unopened(event))
+        sent = self._send(event)
+        return Delivery(sent.delivered_to, sent.failures + unopened)
+
+    def _unopened(self, event: OutboxEvent) -> Iterator[str]:
+        """A failed attempt of ours for each endpoint due ``event`` whose secret does not open."""
+        for endpoint_id, document in self._sealed.items():
+            if endpoint_id in event.delivered_to or not wants(document, event.event_type):
+                continue
+            log.error(
+                "webhook endpoint %s: signing secret unavailable: %s",
+                endpoint_id,
+                document["unavailable"],
+                extra={"fields": {"endpointId": endpoint_id, "failureKind": "ours"}},
+            )
+            yield f"endpoint {endpoint_id}: the signing secret cannot be decrypted"
+
+    def _send(self, event: OutboxEvent) -> Delivery:
         due = [
             endpoint
             for endpoint in self._endpoints

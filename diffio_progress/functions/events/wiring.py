@@ -69,10 +69,11 @@ def build_sink(
 
         return SvixSink(settings.svix_api_token, settings.svix_server_url)
     if settings.webhook_sink == "direct":
+        from ..secret_box import build_secret_box
         from .direct_sink import DirectSink
 
         poster = poster or PinnedPoster(allow_private=settings.webhook_allow_private_urls)
-        return DirectSink(connection, poster)
+        return DirectSink(connection, poster, build_secret_box(settings))
     return None
 
 

@@ -8,20 +8,24 @@ delivery's SSRF rules and deadline, reporting how the receiver answered.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from diffio_progress.core.endpoints import EndpointRefused, is_enabled, read_endpoint
-from diffio_progress.core.errors import WebhookNotConfigured
+from diffio_progress.core.endpoints import EndpointRefused, is_enabled, read_endpoint, wants
+from diffio_progress.core.errors import SecretUnavailable, WebhookNotConfigured
 from diffio_progress.core.ssrf import UrlRefused, parse_webhook_url
 from diffio_progress.core.webhook_records import webhook_view
 from diffio_progress.core.webhook_requests import ConfigureRequest
 
 from ..events.direct_sink import body_bytes, signed_headers
 from ..events.pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
+from ..secret_box import opened
 from .endpoint_store import EndpointStore
+
+log = logging.getLogger(__name__)
 
 
 class WebhookSink(Protocol):
@@ -85,14 +89,26 @@ class DirectWebhooks:
         if found is None or not is_enabled(found[1]):
             raise not_configured()
         endpoint_id, document = found
+        if not wants(document, event_type):
+            raise not_configured()
+        delivery: dict[str, Any] = {"status": "delivered", "httpStatus": None, "error": None}
+        try:
+            document = opened(self.endpoints.box, endpoint_id, document)
+        except SecretUnavailable as unavailable:
+            # Ours, not the receiver's: a failed send, one error line, never a 5xx.
+            log.error(
+                "webhook endpoint %s: signing secret unavailable: %s",
+                endpoint_id,
+                unavailable,
+                extra={"fields": {"endpointId": endpoint_id, "failureKind": "ours"}},
+            )
+            delivery.update(status="failed", error="the signing secret cannot be decrypted")
+            return {"svixMessageId": new_message_id(), "delivery": delivery}
         try:
             # The URL's form is judged below, by the delivery's rules.
             endpoint = read_endpoint(endpoint_id, document, allow_private=True, now=now)
         except EndpointRefused:
             raise not_configured() from None
-        if not endpoint.wants(event_type):
-            raise not_configured()
-        delivery: dict[str, Any] = {"status": "delivered", "httpStatus": None, "error": None}
         try:
             # Delivery's rules, not configure's of long ago: no signed clear-text send to an
             # http:// endpoint left from before https was required.

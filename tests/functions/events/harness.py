@@ -21,7 +21,7 @@ from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.events.wiring import build_event_handler
 from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.tools.cloud_events import written_event
-from tests.project import TEST_PROJECT
+from tests.project import LOCAL_KEY, TEST_PROJECT
 from tests.seed import MINTED_SECRETS
 
 PROJECT_ID, GENERATION_ID, KEY_ID = "proj-1", "gen-1", "key_events"
@@ -91,6 +91,7 @@ class Harness:
 
     def handler(self, poster: PinnedPoster | None = None, **settings: Any) -> EventHandler:
         connection = FirestoreConnection(5.0, client_factory(self.counter, TEST_PROJECT))
+        settings.setdefault("webhook_secrets_local_key", LOCAL_KEY)
         built = build_event_handler(Settings(project=TEST_PROJECT, **settings), connection, poster)
         self.built.append(built)
         return built

@@ -23,8 +23,8 @@ from diffio_progress.functions.events.pinned_post import (
 from diffio_progress.functions.webhooks.sync_calls import SyncCalls
 from diffio_progress.functions.webhooks.wiring import build_configure_handler
 from tests.functions.events.receivers import Receiver
-from tests.functions.webhooks.world import LOCAL_KEY, TEST_EVENT, Api, Key, make_key
-from tests.project import TEST_PROJECT
+from tests.functions.webhooks.world import TEST_EVENT, Api, Key, make_key
+from tests.project import LOCAL_KEY, TEST_PROJECT
 from tests.seed import Seeder
 
 CALLS = 8

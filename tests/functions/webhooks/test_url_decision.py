@@ -13,7 +13,7 @@ from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.webhooks.wiring import build_configure_handler
 from tests.functions.webhooks.world import endpoint_docs, make_key
-from tests.project import TEST_PROJECT
+from tests.project import LOCAL_KEY, TEST_PROJECT
 from tests.seed import MINTED_SECRETS, Seeder
 
 # What the fake DNS knows; nothing here ever reaches a real resolver (the tripwire checks).
@@ -38,7 +38,9 @@ def resolve(host: str, port: int) -> list[str]:
 @pytest.fixture
 def configure(db: firestore.Client, seed: Seeder) -> Iterator[Any]:
     key = make_key(seed, "key_writer", webhooksWrite=True)
-    settings = Settings(project=TEST_PROJECT, webhook_sink="direct")
+    settings = Settings(
+        project=TEST_PROJECT, webhook_sink="direct", webhook_secrets_local_key=LOCAL_KEY
+    )
     handler = build_configure_handler(settings, PinnedPoster(resolve=resolve))
     app = flask.Flask("configure")
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.cloud import firestore
 
 from diffio_progress.core.endpoints import ENDPOINTS
+from diffio_progress.functions.secret_box import LocalKey, SecretBox, opened
+from tests.project import LOCAL_KEY
 from tests.seed import MINTED_SECRETS, Seeder
 
-# The local key that encrypts signing secrets at rest in these tests (webhooks-api.md §6).
-LOCAL_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 CONFIGURE, TEST_EVENT = "webhooks_configure", "webhooks_send_test_event"
 ALL_TYPES = [
     "generation.queued",
@@ -66,3 +64,9 @@ class Api:
 
 def endpoint_docs(db: firestore.Client) -> dict[str, dict[str, Any]]:
     return {s.id: s.to_dict() or {} for s in db.collection(ENDPOINTS).get()}
+
+
+def opened_docs(db: firestore.Client) -> dict[str, dict[str, Any]]:
+    """The endpoint documents with their secrets opened by the tests' local key."""
+    box = SecretBox(LocalKey.from_base64(LOCAL_KEY))
+    return {i: opened(box, i, d) for i, d in endpoint_docs(db).items()}
