@@ -10,7 +10,7 @@ payload with ``svix-id`` (the ``eventId``), ``svix-timestamp`` and
 ``client.webhooks.verify_signature`` accepts it. A malformed or refused
 endpoint is skipped with one warning naming its id, never its secret. Secrets
 are stored sealed (``secret_box``); one that cannot be opened makes each send
-to its endpoint a failed attempt of ours, with one error line, never an exception.
+to its endpoint a failed attempt of ours (``failureKind`` ``ours``), never an exception.
 """
 
 from __future__ import annotations
@@ -185,7 +185,8 @@ class _DirectSession:
         for endpoint_id, document in self._sealed.items():
             if endpoint_id in event.delivered_to or not wants(document, event.event_type):
                 continue
-            log.error(
+            # The call's one error line names this failure; this line says why, and whose.
+            log.warning(
                 "webhook endpoint %s: signing secret unavailable: %s",
                 endpoint_id,
                 document["unavailable"],

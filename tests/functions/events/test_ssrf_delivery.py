@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import trustme
 
+from diffio_progress.core.endpoints import ENDPOINTS
 from diffio_progress.core.events import QUEUED_EVENT
 from diffio_progress.core.ssrf import parse_webhook_url
 from diffio_progress.functions.events.handler import DeliveryFailed
@@ -17,9 +18,11 @@ from diffio_progress.functions.events.pinned_post import (
     DeliveryRefused,
     PinnedPoster,
 )
-from tests.functions.events.harness import Harness, Writes
+from diffio_progress.functions.secret_box import LocalKey, SecretBox
+from tests.functions.events.harness import Harness, Writes, new_secret
 from tests.functions.events.receivers import Receiver
 from tests.log_records import Records
+from tests.project import LOCAL_KEY
 
 
 class Resolver:
@@ -151,3 +154,21 @@ def test_the_poster_refuses_before_dialling(tls_receiver: Receiver) -> None:
     with pytest.raises(DeliveryRefused):
         poster.post(url, b"{}", {})
     assert tls_receiver.received == []
+
+
+UNOPENED = "the signing secret cannot be decrypted"
+
+
+def test_a_secret_that_does_not_open_is_a_failed_attempt_of_ours_with_one_error_line(
+    writes: Writes, harness: Harness, receiver: Receiver, event_logs: Records
+) -> None:
+    endpoint_id, _ = harness.endpoint(receiver.url)
+    sealed = SecretBox(LocalKey.from_base64(LOCAL_KEY)).seal("ep_elsewhere", new_secret())
+    harness.webhooks_db.document(ENDPOINTS, endpoint_id).update({"secret": sealed})
+    with pytest.raises(DeliveryFailed, match=UNOPENED):
+        harness.send(handler(harness, Resolver({}), allow=True), writes.generation())
+    assert receiver.received == []
+    [line] = event_logs.at("ERROR")  # the call's: it failed, and Eventarc retries it
+    assert line.fields["failures"] == [f"endpoint {endpoint_id}: {UNOPENED}"]
+    [why] = event_logs.at("WARNING")
+    assert why.fields == {"endpointId": endpoint_id, "failureKind": "ours"}
