@@ -93,8 +93,8 @@ def test_the_deploy_job_runs_only_for_v_tags_in_the_production_environment() -> 
         "actions/checkout",
         "actions/setup-node",
         "Install firebase-tools from the lockfile",  # before any credentials exist
+        "google-github-actions/setup-gcloud",  # so is the SDK
         "google-github-actions/auth",
-        "google-github-actions/setup-gcloud",
     ]
     assert deploy["steps"][0]["with"]["persist-credentials"] is False
 
