@@ -6,15 +6,22 @@
 # in the `production` environment become the deployer (docs/security.md, "Deploy trust").
 # Every command is idempotent; re-running it also removes the wider bindings of earlier setups.
 #
-#   PROJECT=my-project REGION=us-central1 REPO=my-org/diffio-progress bash deploy/setup.sh
+#   PROJECT=my-project REGION=us-central1 REPO=my-org/diffio-progress \
+#     REPO_ID="$(gh api repos/my-org/diffio-progress --jq .id)" bash deploy/setup.sh
+#
+# REPO_ID is the repository's numeric id: Workload Identity trusts it as well as the name, so a
+# repository deleted and re-created under the same name (by anyone) is not trusted.
 #
 # Optional: FIRESTORE_LOCATION (default REGION; the webhooks database's location), JOBS_PROJECT
 # (where the workers' Cloud Run jobs run; default PROJECT), CLOUD_RUN_LOOKUP=true (the progress
 # function may read executions), WEBHOOK_SINK=svix with SVIX_API_TOKEN_SECRET and
-# SVIX_TEST_API_TOKEN_SECRET (Secret Manager secret names; created beforehand).
+# SVIX_TEST_API_TOKEN_SECRET (Secret Manager secret names; created beforehand), KMS_PROJECT and
+# KMS_LOCATION (where the key that seals signing secrets lives; default PROJECT and REGION).
 set -euo pipefail
 
-: "${PROJECT:?}" "${REGION:?}" "${REPO:?}"
+: "${PROJECT:?}" "${REGION:?}" "${REPO:?}" "${REPO_ID:?the numeric id of REPO}"
+KMS_PROJECT=${KMS_PROJECT:-$PROJECT}
+KMS_LOCATION=${KMS_LOCATION:-$REGION}
 FIRESTORE_LOCATION=${FIRESTORE_LOCATION:-$REGION}
 JOBS_PROJECT=${JOBS_PROJECT:-$PROJECT}
 SVIX_API_TOKEN_SECRET=${SVIX_API_TOKEN_SECRET:-svix-api-token}
@@ -36,7 +43,7 @@ gcloud services enable cloudfunctions.googleapis.com run.googleapis.com cloudbui
   eventarc.googleapis.com secretmanager.googleapis.com cloudscheduler.googleapis.com \
   iamcredentials.googleapis.com sts.googleapis.com monitoring.googleapis.com \
   logging.googleapis.com firebase.googleapis.com firebasehosting.googleapis.com \
-  --project="$PROJECT"
+  cloudkms.googleapis.com --project="$PROJECT"
 
 for name in runtime webhooks events reaper relay scheduler deployer; do
   gcloud iam service-accounts describe "$(account $name)" --project="$PROJECT" >/dev/null 2>&1 ||
@@ -73,6 +80,12 @@ drop_wide "$RUNTIME" roles/datastore.viewer
 drop_wide "$EVENTS" roles/datastore.user
 drop_wide "$EVENTS" roles/run.invoker
 drop_wide "$REAPER" roles/datastore.user
+# A role this run does not grant (any more) is taken away, so re-running with a narrower
+# choice narrows the grants too.
+if [ "${CLOUD_RUN_LOOKUP:-false}" != "true" ]; then
+  gcloud projects remove-iam-policy-binding "$JOBS_PROJECT" --member="serviceAccount:$RUNTIME" \
+    --role=roles/run.viewer --condition=None --quiet >/dev/null 2>&1 || true
+fi
 
 on_database "$RUNTIME" roles/datastore.viewer '(default)'
 if [ "${CLOUD_RUN_LOOKUP:-false}" = "true" ]; then
@@ -97,14 +110,37 @@ on_database "$RELAY" roles/datastore.user webhooks # the outbox, attempts, endpo
 # The scheduler's identity has no project role: the workflow grants roles/run.invoker on the
 # reaper and the relay alone.
 
-if [ "${WEBHOOK_SINK:-off}" = "svix" ]; then
-  for pair in "$SVIX_API_TOKEN_SECRET:$EVENTS" "$SVIX_API_TOKEN_SECRET:$RELAY" \
-      "$SVIX_API_TOKEN_SECRET:$WEBHOOKS" \
-      "$SVIX_TEST_API_TOKEN_SECRET:$WEBHOOKS"; do
+for pair in "$SVIX_API_TOKEN_SECRET:$EVENTS" "$SVIX_API_TOKEN_SECRET:$RELAY" \
+    "$SVIX_API_TOKEN_SECRET:$WEBHOOKS" "$SVIX_TEST_API_TOKEN_SECRET:$WEBHOOKS"; do
+  if [ "${WEBHOOK_SINK:-off}" = "svix" ]; then
     gcloud secrets add-iam-policy-binding "${pair%%:*}" --project="$PROJECT" \
       --member="serviceAccount:${pair#*:}" --role=roles/secretmanager.secretAccessor --quiet >/dev/null
-  done
-fi
+  else # no Svix any more: nobody keeps reading its tokens
+    gcloud secrets remove-iam-policy-binding "${pair%%:*}" --project="$PROJECT" \
+      --member="serviceAccount:${pair#*:}" --role=roles/secretmanager.secretAccessor \
+      --quiet >/dev/null 2>&1 || true
+  fi
+done
+
+# The key that seals the direct sink's signing secrets (docs/security.md, "Signing secrets at
+# rest"): only the functions that sign (events, the relay) or seal and test (webhooks) may use
+# it; the deploy passes its name as WEBHOOK_SECRETS_KMS_KEY.
+KMS=(--project="$KMS_PROJECT" --location="$KMS_LOCATION")
+gcloud kms keyrings describe webhook-secrets "${KMS[@]}" >/dev/null 2>&1 ||
+  gcloud kms keyrings create webhook-secrets "${KMS[@]}"
+gcloud kms keys describe webhook-secrets --keyring=webhook-secrets "${KMS[@]}" >/dev/null 2>&1 ||
+  gcloud kms keys create webhook-secrets --keyring=webhook-secrets "${KMS[@]}" \
+    --purpose=encryption --rotation-period=90d \
+    --next-rotation-time="$(date -u -d '+90 days' +%Y-%m-%dT%H:%M:%SZ)"
+on_key() { # MEMBER ROLE
+  gcloud kms keys add-iam-policy-binding webhook-secrets --keyring=webhook-secrets "${KMS[@]}" \
+    --member="serviceAccount:$1" --role="$2" --quiet >/dev/null
+}
+on_key "$EVENTS" roles/cloudkms.cryptoKeyDecrypter
+on_key "$RELAY" roles/cloudkms.cryptoKeyDecrypter
+on_key "$WEBHOOKS" roles/cloudkms.cryptoKeyDecrypter
+on_key "$WEBHOOKS" roles/cloudkms.cryptoKeyEncrypter
+KMS_KEY=projects/$KMS_PROJECT/locations/$KMS_LOCATION/keyRings/webhook-secrets/cryptoKeys/webhook-secrets
 
 # monitoring.editor and logging.configWriter: the deploy's last step applies monitoring/
 # (alert policies, SLOs, dashboards, log-based metrics). firebasehosting.admin publishes the
@@ -124,10 +160,12 @@ done
 # Deploy trust: GitHub's OIDC token is accepted only from this repository's deploy.yml run on a
 # v* tag in the production environment; any other branch, tag or workflow gets nothing.
 ATTRIBUTE_CONDITION="assertion.repository == '$REPO' \
+&& assertion.repository_id == '$REPO_ID' \
 && assertion.environment == 'production' \
 && assertion.ref.startsWith('refs/tags/v') \
 && assertion.job_workflow_ref.startsWith('$REPO/.github/workflows/deploy.yml@refs/tags/v')"
 MAPPING=google.subject=assertion.sub,attribute.repository=assertion.repository,\
+attribute.repository_id=assertion.repository_id,\
 attribute.environment=assertion.environment,attribute.ref=assertion.ref
 gcloud iam workload-identity-pools describe github --location=global --project="$PROJECT" \
   >/dev/null 2>&1 ||
@@ -157,4 +195,4 @@ echo "Set the repository variables: GCP_PROJECT_ID=$PROJECT GCP_REGION=$REGION"
 echo "  GCP_WORKLOAD_IDENTITY_PROVIDER=$POOL/providers/github GCP_DEPLOY_SERVICE_ACCOUNT=$DEPLOYER"
 echo "  GCP_RUNTIME_SERVICE_ACCOUNT=$RUNTIME GCP_WEBHOOKS_SERVICE_ACCOUNT=$WEBHOOKS"
 echo "  GCP_EVENTS_SERVICE_ACCOUNT=$EVENTS GCP_REAPER_SERVICE_ACCOUNT=$REAPER"
-echo "  GCP_SCHEDULER_SERVICE_ACCOUNT=$SCHEDULER"
+echo "  GCP_SCHEDULER_SERVICE_ACCOUNT=$SCHEDULER WEBHOOK_SECRETS_KMS_KEY=$KMS_KEY"

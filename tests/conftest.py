@@ -22,7 +22,7 @@ from diffio_progress.tools.processes import (
 )
 from tests import secrecy
 from tests.log_records import LogCapture
-from tests.project import ROOT, TEST_PROJECT, WEBHOOK_DATABASE
+from tests.project import LOCAL_KEY, ROOT, TEST_PROJECT, WEBHOOK_DATABASE
 from tests.seed import MINTED_KEYS, MINTED_SECRETS, Seeder
 
 
@@ -89,6 +89,7 @@ def db(firestore_host: str, monkeypatch: pytest.MonkeyPatch) -> firestore.Client
     """A Firestore client on an emptied emulator project; the function reads the same one."""
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_host)
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", TEST_PROJECT)
+    monkeypatch.setenv("WEBHOOK_SECRETS_LOCAL_KEY", LOCAL_KEY)
     emulator.clear(firestore_host, TEST_PROJECT)
     emulator.clear(firestore_host, TEST_PROJECT, WEBHOOK_DATABASE)
     return firestore.Client(project=TEST_PROJECT)
@@ -157,6 +158,7 @@ def _function_servers(firestore_host: str, server_log_dir: Path) -> Iterator[Cal
             **os.environ,
             "FIRESTORE_EMULATOR_HOST": firestore_host,
             "GOOGLE_CLOUD_PROJECT": TEST_PROJECT,
+            "WEBHOOK_SECRETS_LOCAL_KEY": LOCAL_KEY,
             **env,
         }
         process = start_function(target, ROOT / "main.py", port, env=full_env, stdout=log_file)

@@ -14,15 +14,19 @@ from tests.workflows import fake_gcloud, run_bash
 
 SETUP = (ROOT / "deploy" / "setup.sh").read_text()
 REPO = "my-org/diffio-progress"
+REPO_ID = "123456789"
 
 
 def account(name: str) -> str:
     return f"serviceAccount:diffio-progress-{name}@p.iam.gserviceaccount.com"
 
 
-def setup_calls(tmp_path: Path, exists: bool = False, sink: str = "svix") -> list[list[str]]:
+def setup_calls(
+    tmp_path: Path, exists: bool = False, sink: str = "svix", lookup: str = "true"
+) -> list[list[str]]:
     env = {**fake_gcloud(tmp_path), "PROJECT": "p", "REGION": "us-central1", "REPO": REPO}
-    env.update(WEBHOOK_SINK=sink, CLOUD_RUN_LOOKUP="true", GCLOUD_EXISTS="1" if exists else "")
+    env.update(REPO_ID=REPO_ID, WEBHOOK_SINK=sink, CLOUD_RUN_LOOKUP=lookup)
+    env.update(GCLOUD_EXISTS="1" if exists else "")
     return run_bash(SETUP, env)
 
 
@@ -104,6 +108,42 @@ def test_a_rerun_removes_the_wider_grants_of_earlier_setups(tmp_path: Path) -> N
     ] == ["update-oidc"]
 
 
+def test_a_rerun_with_narrower_choices_removes_the_grants_it_no_longer_makes(
+    tmp_path: Path,
+) -> None:
+    calls = setup_calls(tmp_path, exists=True, sink="direct", lookup="false")
+    removed = {
+        (c[0], flag(c, "--member"), flag(c, "--role"))
+        for c in calls
+        if len(c) > 1 and c[1] == "remove-iam-policy-binding"
+    }
+    assert ("projects", account("runtime"), "roles/run.viewer") in removed
+    for name in ("events", "webhooks"):
+        assert ("secrets", account(name), "roles/secretmanager.secretAccessor") in removed
+    assert not [c for c in calls if c[:2] == ["secrets", "add-iam-policy-binding"]]
+
+
+def test_the_secrets_key_is_created_once_and_only_the_signers_may_decrypt(
+    tmp_path: Path,
+) -> None:
+    first, again = setup_calls(tmp_path), setup_calls(tmp_path, exists=True)
+    creates = [c[:3] for c in first if c[0] == "kms" and c[2] == "create"]
+    assert creates == [["kms", "keyrings", "create"], ["kms", "keys", "create"]]
+    assert not [c for c in again if c[0] == "kms" and c[2] == "create"]
+    grants = {
+        (flag(c, "--member"), flag(c, "--role"))
+        for c in first
+        if c[:3] == ["kms", "keys", "add-iam-policy-binding"]
+    }
+    decrypt, encrypt = "roles/cloudkms.cryptoKeyDecrypter", "roles/cloudkms.cryptoKeyEncrypter"
+    assert grants == {
+        (account("events"), decrypt),
+        (account("relay"), decrypt),
+        (account("webhooks"), decrypt),
+        (account("webhooks"), encrypt),
+    }
+
+
 def test_a_first_run_creates_the_webhooks_database_and_the_provider(tmp_path: Path) -> None:
     calls = setup_calls(tmp_path)
     [create] = [c for c in calls if c[:3] == ["firestore", "databases", "create"]]
@@ -126,7 +166,8 @@ def test_the_svix_tokens_are_readable_by_the_functions_that_send_only(tmp_path: 
         ("svix-api-token", account("webhooks")),
         ("svix-test-api-token", account("webhooks")),
     }
-    assert not [c for c in setup_calls(tmp_path, sink="off") if c[0] == "secrets"]
+    off = setup_calls(tmp_path, sink="off")
+    assert not [c for c in off if c[:2] == ["secrets", "add-iam-policy-binding"]]
 
 
 def test_the_deployer_may_publish_the_routes_and_the_docs_say_so(tmp_path: Path) -> None:
@@ -162,6 +203,7 @@ def admits(condition: str, claims: dict[str, Any]) -> bool:
 
 TAG_DEPLOY = {
     "repository": REPO,
+    "repository_id": REPO_ID,
     "ref": "refs/tags/v1.2.0",
     "environment": "production",
     "job_workflow_ref": f"{REPO}/.github/workflows/deploy.yml@refs/tags/v1.2.0",
@@ -189,9 +231,18 @@ TAG_DEPLOY = {
             False,
         ),
         ({**TAG_DEPLOY, "repository": "someone/fork"}, False),
+        ({**TAG_DEPLOY, "repository_id": "987654321"}, False),
         ({**TAG_DEPLOY, "ref": "refs/pull/7/merge"}, False),
     ],
-    ids=["v-tag-deploy", "branch", "no-environment", "other-workflow", "fork", "pull-request"],
+    ids=[
+        "v-tag-deploy",
+        "branch",
+        "no-environment",
+        "other-workflow",
+        "fork",
+        "same-name-another-repository",
+        "pull-request",
+    ],
 )
 def test_the_workload_identity_provider_admits_only_a_v_tag_deploy_in_production(
     attribute_condition: str, claims: dict[str, Any], admitted: bool
@@ -215,7 +266,12 @@ def test_the_deployer_is_impersonable_by_the_production_environment_alone(tmp_pa
 
 def test_the_docs_give_the_same_condition_and_grants() -> None:
     docs = (ROOT / "docs" / "security.md").read_text()
-    for fact in ("assertion.environment == 'production'", "refs/tags/v", "deploy.yml@refs/tags/v"):
+    for fact in (
+        "assertion.environment == 'production'",
+        "assertion.repository_id == ",
+        "refs/tags/v",
+        "deploy.yml@refs/tags/v",
+    ):
         assert fact in docs, fact
     for (name, role), condition in FIRESTORE_ROLES.items():
         database = condition.split("/databases/")[1].rstrip('"')

@@ -102,9 +102,9 @@ def test_the_deploy_job_runs_only_for_v_tags_in_the_production_environment() -> 
         "actions/checkout",
         "actions/setup-node",
         "Install firebase-tools from the lockfile",  # before any credentials exist
+        "google-github-actions/setup-gcloud",  # so is the SDK
         "Check that alerts reach a person",  # no credentials needed: a deploy stops at once
         "google-github-actions/auth",
-        "google-github-actions/setup-gcloud",
     ]
     assert deploy["steps"][0]["with"]["persist-credentials"] is False
 

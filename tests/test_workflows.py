@@ -81,7 +81,9 @@ def test_deploy_runs_on_dispatch_or_tag_after_the_tests_with_workload_identity()
     assert auth["workload_identity_provider"].startswith("${{ vars.")
     assert auth["service_account"].startswith("${{ vars.")
     assert "credentials_json" not in auth  # no long-lived key anywhere
-    step_using(workflow, "google-github-actions/setup-gcloud")
+    gcloud = step_using(workflow, "google-github-actions/setup-gcloud")
+    # A pinned SDK (installed before auth: test_deploy_trust.py checks the order).
+    assert re.fullmatch(r"\d+\.\d+\.\d+", str(gcloud["with"]["version"]))
 
 
 def test_deploy_ships_gen2_and_the_rules_and_indexes() -> None:

@@ -29,7 +29,7 @@ from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.webhooks.endpoint_store import EndpointStore, new_signing_secret
 from diffio_progress.functions.webhooks.sinks import DirectWebhooks
 from diffio_progress.functions.webhooks.wiring import build_direct_log
-from diffio_progress.tools.event_world import create_endpoint
+from diffio_progress.tools.event_world import create_endpoint, secret_box_from_env
 
 from .delivery import DEADLINE_SECONDS
 from .delivery_tally import Run, tally
@@ -79,7 +79,9 @@ def loop(db: firestore.Client, count: int, project: str) -> dict[str, Any]:
         nothing_yet = len(receiver.receipts)
         connection = FirestoreConnection(3.0, project=PROJECT, database=settings.webhook_database)
         sink = DirectWebhooks(
-            EndpointStore(connection), PinnedPoster(allow_private=True), new_signing_secret
+            EndpointStore(connection, secret_box_from_env()),
+            PinnedPoster(allow_private=True),
+            new_signing_secret,
         )
         log = build_direct_log(settings, sink)
         started = time.monotonic()

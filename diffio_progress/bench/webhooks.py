@@ -13,6 +13,7 @@ and of 100 and of ``list_attempts``, counted on the wire.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import threading
 import time
@@ -125,9 +126,10 @@ def log_reads(key_id: str, event_id: str) -> dict[str, int]:
     """Billed reads of one list_events page of 50 and of 100 (of the key's test events, more
     than 100 by now) and of list_attempts, through the log's own code, counted on the wire."""
     from diffio_progress.core.log_requests import parse_event_request, parse_list_events
-    from diffio_progress.functions.config import Settings
+    from diffio_progress.functions.config import WEBHOOK_SECRETS_LOCAL_KEY, Settings
     from diffio_progress.functions.events.pinned_post import PinnedPoster
     from diffio_progress.functions.firestore import FirestoreConnection
+    from diffio_progress.functions.secret_box import build_secret_box
     from diffio_progress.functions.webhooks.endpoint_store import EndpointStore, new_signing_secret
     from diffio_progress.functions.webhooks.sinks import DirectWebhooks
     from diffio_progress.functions.webhooks.wiring import build_direct_log
@@ -136,10 +138,17 @@ def log_reads(key_id: str, event_id: str) -> dict[str, int]:
     from .rpc_count import reads as billed
 
     counter = RpcCounter()
-    settings = Settings.from_env({"GOOGLE_CLOUD_PROJECT": PROJECT, "WEBHOOK_SINK": "direct"})
+    settings = Settings.from_env(
+        {
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "WEBHOOK_SINK": "direct",
+            WEBHOOK_SECRETS_LOCAL_KEY: os.environ[WEBHOOK_SECRETS_LOCAL_KEY],
+        }
+    )
     factory = client_factory(counter, PROJECT, settings.webhook_database)
     connection = FirestoreConnection(5.0, factory, database=settings.webhook_database)
-    sink = DirectWebhooks(EndpointStore(connection), PinnedPoster(), new_signing_secret)
+    store = EndpointStore(connection, build_secret_box(settings))
+    sink = DirectWebhooks(store, PinnedPoster(), new_signing_secret)
     log = build_direct_log(settings, sink)
     now = datetime.now(UTC)
     found: dict[str, int] = {}

@@ -87,6 +87,15 @@ def read_endpoint(
     except UrlRefused as refused:
         raise EndpointRefused(str(refused)) from None
     secret = check_secret(document.get("secret"))
+    types = event_types(document)
+    previous: tuple[str, ...] = ()
+    if now is not None:
+        previous = tuple(s for s in signing_secrets(document, now) if s != secret)
+    return Endpoint(endpoint_id, url, secret, types, previous)
+
+
+def event_types(document: Mapping[str, Any]) -> frozenset[str]:
+    """The types an endpoint takes (empty: every type), or ``EndpointRefused``."""
     types = document.get("eventTypes")
     if types is None:
         types = []
@@ -95,7 +104,13 @@ def read_endpoint(
     unknown = sorted(set(types) - set(EVENT_TYPES))
     if unknown:
         raise EndpointRefused(f"eventTypes has unknown types: {', '.join(unknown)}")
-    previous: tuple[str, ...] = ()
-    if now is not None:
-        previous = tuple(s for s in signing_secrets(document, now) if s != secret)
-    return Endpoint(endpoint_id, url, secret, frozenset(types), previous)
+    return frozenset(types)
+
+
+def wants(document: Mapping[str, Any], event_type: str) -> bool:
+    """Whether an endpoint document takes ``event_type``; a malformed list takes nothing."""
+    try:
+        types = event_types(document)
+    except EndpointRefused:
+        return False
+    return not types or event_type in types

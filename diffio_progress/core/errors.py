@@ -208,6 +208,7 @@ class RateLimited(ApiError):
     status, code, default_message = 429, "rate_limited", "Too many requests; retry later"
     PER_KEY = "Too many requests for this API key; retry later"
     PER_ADDRESS = "Too many requests with unknown API keys from this address; retry later"
+    SYNC_PER_KEY = "Too many webhook sends or lookups in flight for this API key; retry later"
 
     def __init__(self, message: str, retry_after: int, headers: Mapping[str, str]) -> None:
         super().__init__(message, {"Retry-After": str(retry_after), **headers})
@@ -231,3 +232,10 @@ class Unavailable(ApiError):
 
 class StoreUnavailable(Exception):
     """Firestore could not be reached within the deadline; answered as ``Unavailable``."""
+
+
+class SecretUnavailable(Exception):
+    """A sealed signing secret that cannot be opened here; the message names no secret.
+
+    A send to its endpoint is a failed attempt of ours (``failureKind`` ``ours``), not a 5xx.
+    """

@@ -4,13 +4,17 @@ A direct-sink endpoint's URL is written by a customer, so it may point at our
 own network: loopback, private ranges, link-local, or the metadata server that
 hands out the function's credentials. Only ``https`` to public addresses is
 allowed, unless the local world lifts both rules (WEBHOOK_ALLOW_PRIVATE_URLS).
+A URL is ASCII on the wire (webhooks-api.md §6): a non-ASCII host is IDNA-encoded
+(IDNA 2008 with UTS 46 mapping) or refused, a non-ASCII path or query percent-encoded.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
+
+import idna
 
 # The metadata servers (GCE/Cloud Run, and the AWS-style IPv6 one): named so a
 # reader sees them refused, though link-local and private ranges cover them too.
@@ -59,6 +63,9 @@ def is_public_address(address: str) -> bool:
         or ip.is_multicast
         or ip.is_reserved
         or ip.is_unspecified
+        # The deprecated IPv6 site-local range fec0::/10, which the standard library counts
+        # as global (webhooks-api.md §6).
+        or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
     )
 
 
@@ -86,9 +93,40 @@ def parse_webhook_url(url: object, allow_private: bool) -> WebhookUrl:
     if parts.username is not None or parts.password is not None:
         raise UrlRefused("url must not carry credentials")
     host = parts.hostname
+    if not url.isascii():
+        host = _ascii_host(host)
+        url = _ascii_url(parts, host)
     if _is_ip_literal(host) and not allow_private and not is_public_address(host):
         raise UrlRefused("url host is not a public address")
     return WebhookUrl(url, scheme, host, port or (443 if scheme == "https" else 80))
+
+
+def _ascii_host(host: str) -> str:
+    """``host`` as IDNA A-labels (UTS 46 maps full-width forms, so ``１２７.０.０.１`` is
+    ``127.0.0.1`` and meets the address rules after this); ``UrlRefused`` if it has none."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise UrlRefused("url host is not a valid internationalized domain name") from None
+
+
+def _ascii_url(parts: SplitResult, host: str) -> str:
+    """The URL with ``host`` and every non-ASCII character of the rest percent-encoded."""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    try:
+        path, query, fragment = (_percent(p) for p in (parts.path, parts.query, parts.fragment))
+    except UnicodeError:  # a lone surrogate, which a JSON \u escape can carry
+        raise UrlRefused("url is not valid Unicode") from None
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
+
+
+def _percent(text: str) -> str:
+    """Non-ASCII characters as their UTF-8 bytes, percent-encoded; ASCII is kept as written."""
+    return "".join(c if c.isascii() else quote(c, safe="", errors="strict") for c in text)
 
 
 def _is_ip_literal(host: str) -> bool:

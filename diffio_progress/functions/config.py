@@ -32,6 +32,12 @@ SVIX_TEST_API_TOKEN = "SVIX_TEST_API_TOKEN"
 WEBHOOK_DATABASE = "WEBHOOK_DATABASE"
 WEBHOOK_MAX_AGE_HOURS = "WEBHOOK_MAX_AGE_HOURS"
 WEBHOOK_ALLOW_PRIVATE_URLS = "WEBHOOK_ALLOW_PRIVATE_URLS"
+WEBHOOK_SYNC_DEADLINE_SECONDS = "WEBHOOK_SYNC_DEADLINE_SECONDS"
+WEBHOOK_SYNC_PER_KEY = "WEBHOOK_SYNC_PER_KEY"
+WEBHOOK_SECRETS_KMS_KEY = "WEBHOOK_SECRETS_KMS_KEY"
+WEBHOOK_SECRETS_LOCAL_KEY = "WEBHOOK_SECRETS_LOCAL_KEY"
+# Set by Cloud Run (and so Cloud Functions gen2) in every instance: where a local key is refused.
+K_SERVICE = "K_SERVICE"
 REAPER_MIN_AGE_SECONDS = "REAPER_MIN_AGE_SECONDS"
 REAPER_BATCH = "REAPER_BATCH"
 WEBHOOK_RETRY_SCHEDULE = "WEBHOOK_RETRY_SCHEDULE"
@@ -86,6 +92,15 @@ class Settings:
     # Under Eventarc's 24 hours, so that a given-up CloudEvent is seen before it is dropped.
     webhook_max_age_hours: float = 23.0
     webhook_allow_private_urls: bool = False
+    # Work a webhooks call does while its caller waits (webhooks-api.md §6): one deadline for
+    # each lookup or send, and this many such calls in flight per target key per instance.
+    webhook_sync_deadline_seconds: float = 5.0
+    webhook_sync_per_key: int = 2
+    # The key that encrypts signing secrets at rest: a Cloud KMS key name in production, or
+    # base64 of 32 bytes locally (refused where K_SERVICE is set). A secret: never printed.
+    webhook_secrets_kms_key: str | None = None
+    webhook_secrets_local_key: str | None = field(default=None, repr=False)
+    on_cloud_run: bool = False
     # The reaper of dead workers (events-contract.md §5).
     reaper_min_age_seconds: float = 60.0
     reaper_batch: int = 500
@@ -138,6 +153,13 @@ class Settings:
             webhook_database=env.get(WEBHOOK_DATABASE, "").strip() or cls.webhook_database,
             webhook_max_age_hours=_number(env, WEBHOOK_MAX_AGE_HOURS, cls.webhook_max_age_hours),
             webhook_allow_private_urls=_flag(env, WEBHOOK_ALLOW_PRIVATE_URLS),
+            webhook_sync_deadline_seconds=_number(
+                env, WEBHOOK_SYNC_DEADLINE_SECONDS, cls.webhook_sync_deadline_seconds
+            ),
+            webhook_sync_per_key=_whole(env, WEBHOOK_SYNC_PER_KEY, cls.webhook_sync_per_key),
+            webhook_secrets_kms_key=env.get(WEBHOOK_SECRETS_KMS_KEY, "").strip() or None,
+            webhook_secrets_local_key=env.get(WEBHOOK_SECRETS_LOCAL_KEY, "").strip() or None,
+            on_cloud_run=bool(env.get(K_SERVICE)),
             reaper_min_age_seconds=_number(env, REAPER_MIN_AGE_SECONDS, cls.reaper_min_age_seconds),
             reaper_batch=_whole(env, REAPER_BATCH, cls.reaper_batch),
             retry_schedule=_schedule(env, WEBHOOK_RETRY_SCHEDULE),
@@ -147,6 +169,8 @@ class Settings:
             webhook_log_days=_number(env, WEBHOOK_LOG_DAYS, cls.webhook_log_days),
             relay_batch=_whole(env, RELAY_BATCH, cls.relay_batch),
         )
+        if settings.webhook_sync_deadline_seconds <= 0:
+            raise ValueError(f"{WEBHOOK_SYNC_DEADLINE_SECONDS} must be more than zero")
         if settings.key_rate_limit_per_second > 0 and settings.key_rate_limit_burst < 1:
             raise ValueError(f"{KEY_RATE_LIMIT_BURST} must be at least 1 while a rate is set")
         return settings

@@ -24,8 +24,15 @@ from google.cloud import firestore
 from diffio_progress.core.events import EVENT_TYPES
 from diffio_progress.core.ssrf import parse_webhook_url
 from diffio_progress.core.webhook_requests import ConfigureRequest
-from diffio_progress.functions.config import WEBHOOK_ALLOW_PRIVATE_URLS, WEBHOOK_SINK, Settings
+from diffio_progress.functions.config import (
+    WEBHOOK_ALLOW_PRIVATE_URLS,
+    WEBHOOK_SECRETS_KMS_KEY,
+    WEBHOOK_SECRETS_LOCAL_KEY,
+    WEBHOOK_SINK,
+    Settings,
+)
 from diffio_progress.functions.firestore import FirestoreConnection
+from diffio_progress.functions.secret_box import SecretBox, build_secret_box
 from diffio_progress.functions.webhooks.endpoint_store import (
     Configured,
     EndpointStore,
@@ -42,6 +49,17 @@ TARGET = "on_generation_written"
 WEBHOOK_DATABASE_DEFAULT = Settings.webhook_database
 
 
+def secret_box_from_env() -> SecretBox:
+    """The box the environment's key names, or ``CliError`` saying which variable to set."""
+    box = build_secret_box(Settings.from_env())
+    if box is None:
+        raise CliError(
+            f"No key encrypts signing secrets: set {WEBHOOK_SECRETS_KMS_KEY} "
+            f"(or {WEBHOOK_SECRETS_LOCAL_KEY} against the emulator)."
+        )
+    return box
+
+
 def create_endpoint(
     db: firestore.Client,
     key_id: str,
@@ -49,17 +67,21 @@ def create_endpoint(
     secret: str | None = None,
     event_types: list[str] | None = None,
     mode: str = "live",
+    box: SecretBox | None = None,
 ) -> Configured:
     """The operator's way to the (``key_id``, ``mode``) endpoint: the configure call's own code.
 
     Writes to the ``webhooks`` database of ``db``'s project. ``secret`` is used if
     the endpoint is new (a fresh one otherwise); an existing endpoint keeps its own.
+    It is stored sealed by ``box`` (default: the key the environment names).
     """
     request = ConfigureRequest(
         mode, parse_webhook_url(url, allow_private=True), tuple(event_types or EVENT_TYPES)
     )
     webhooks = firestore.Client(project=db.project, database=WEBHOOK_DATABASE_DEFAULT)
-    store = EndpointStore(FirestoreConnection(15.0, client_factory=lambda: webhooks))
+    store = EndpointStore(
+        FirestoreConnection(15.0, client_factory=lambda: webhooks), box or secret_box_from_env()
+    )
     make = (lambda: secret) if secret is not None else new_signing_secret
     return store.configure(request, key_id, None, datetime.now(UTC), make)
 

@@ -1,4 +1,5 @@
-"""`webhooks listen` (a receiver), `add-endpoint`, `migrate-endpoints`; the log's four commands."""
+"""`webhooks listen` (a receiver), `add-endpoint`, `migrate-endpoints`, `encrypt-secrets`;
+the log's four commands."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, TextIO
 
@@ -62,6 +63,14 @@ def add_parser(commands: Any, add: Callable[..., argparse.ArgumentParser], prog:
     )
     migrate.add_argument("--project", help="Google Cloud project (default GOOGLE_CLOUD_PROJECT)")
     migrate.add_argument("--dry-run", action="store_true", help="list what would move; move none")
+    encrypt = add(
+        sub,
+        "encrypt-secrets",
+        "Encrypt the plain signing secrets of the webhooks database in place (safe to re-run).",
+        f"WEBHOOK_SECRETS_KMS_KEY=projects/P/locations/L/keyRings/R/cryptoKeys/K "
+        f"{prog} webhooks encrypt-secrets --project P",
+    )
+    encrypt.add_argument("--project", help="Google Cloud project (default GOOGLE_CLOUD_PROJECT)")
     endpoint.add_argument(
         "--mode", choices=("live", "test"), default="live", help="which endpoint (live)"
     )
@@ -80,6 +89,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from .log_cli import run as run_log
 
         return run_log(args, out)
+    if args.webhooks_command == "encrypt-secrets":
+        return _encrypt(args, out)
     return _add_endpoint(args, out, err)
 
 
@@ -87,13 +98,17 @@ def _migrate(args: argparse.Namespace, out: TextIO) -> int:
     from google.cloud import firestore
 
     from diffio_progress.functions.config import Settings
+    from diffio_progress.functions.webhooks.endpoint_store import new_signing_secret
 
+    from .event_world import secret_box_from_env
     from .migrate_endpoints import migrate_endpoints
 
+    box = secret_box_from_env()
     db = firestore_client(args.project)
     webhooks = firestore.Client(project=db.project, database=Settings.webhook_database)
     with firestore_errors(db.project):
-        done = migrate_endpoints(db, webhooks, dry_run=args.dry_run)
+        now = datetime.now(UTC)
+        done = migrate_endpoints(db, webhooks, box, new_signing_secret, now, args.dry_run)
     verb = "Would move" if args.dry_run else "Moved"
     out.write(
         f"{verb} {len(done.moved)} endpoint(s) from (default) to the webhooks database of "
@@ -103,6 +118,28 @@ def _migrate(args: argparse.Namespace, out: TextIO) -> int:
         out.write(
             f"Already moved by an earlier run (deleted from (default)): {len(done.already)}.\n"
         )
+    return 0
+
+
+def _encrypt(args: argparse.Namespace, out: TextIO) -> int:
+    from google.cloud import firestore
+
+    from diffio_progress.functions.config import Settings
+
+    from .event_world import secret_box_from_env
+    from .migrate_endpoints import encrypt_secrets
+
+    box = secret_box_from_env()
+    db = firestore_client(args.project)
+    webhooks = firestore.Client(project=db.project, database=Settings.webhook_database)
+    with firestore_errors(db.project):
+        done = encrypt_secrets(webhooks, box)
+    out.write(
+        f"Encrypted the secrets of {len(done.sealed)} endpoint(s); "
+        f"{done.already} had none in plain text.\n"
+    )
+    if done.changed_meanwhile:
+        out.write(f"Changed while this ran, run again: {', '.join(done.changed_meanwhile)}.\n")
     return 0
 
 

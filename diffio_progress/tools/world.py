@@ -25,8 +25,11 @@ from diffio_progress.functions.config import (
     GOOGLE_CLOUD_PROJECT,
     WEBHOOK_ALLOW_PRIVATE_URLS,
     WEBHOOK_RETRY_SCHEDULE,
+    WEBHOOK_SECRETS_KMS_KEY,
+    WEBHOOK_SECRETS_LOCAL_KEY,
     WEBHOOK_SINK,
 )
+from diffio_progress.functions.secret_box import new_local_key
 
 from . import emulator, world_reaper, world_relay
 from .demo import Demo, seed_demo
@@ -159,6 +162,10 @@ def _run(
     env[CLOUD_RUN_EMULATOR_HOST] = standin.host_port
     # The event function and the relay retry on the same, compressed, schedule.
     env.setdefault(WEBHOOK_RETRY_SCHEDULE, world_relay.LOCAL_SCHEDULE)
+    # Signing secrets are stored encrypted, locally under a key made for this run (the
+    # webhooks API seals them, the event function opens them).
+    if not env.get(WEBHOOK_SECRETS_KMS_KEY):
+        env.setdefault(WEBHOOK_SECRETS_LOCAL_KEY, new_local_key())
     # This process's own client (seeding, simulator) talks to the same emulator.
     os.environ[FIRESTORE_EMULATOR_HOST] = host_port
     base_url = f"http://{HOST}:{options.port}/v1"

@@ -20,6 +20,8 @@ REFUSED = [
     "fc00::1",
     "fe80::1",  # link-local
     "fe80::1%eth0",
+    "fec0::1",  # the deprecated site-local range, which ipaddress counts as global
+    "feff:ffff::1",
     "0.0.0.0",  # unspecified
     "::",
     "240.0.0.1",  # reserved
@@ -102,3 +104,41 @@ def test_allowing_private_urls_still_refuses_malformed_ones() -> None:
     for url in ("ftp://127.0.0.1/", "http://", "http://u:p@127.0.0.1/"):
         with pytest.raises(UrlRefused):
             parse_webhook_url(url, allow_private=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "text", "host"),
+    [
+        (
+            "https://exämple.com/ä?q=ü",
+            "https://xn--exmple-cua.com/%C3%A4?q=%C3%BC",
+            "xn--exmple-cua.com",
+        ),
+        ("https://bücher.example:8443/x", "https://xn--bcher-kva.example:8443/x", None),
+        ("https://hooks.example.com/päth#frag", "https://hooks.example.com/p%C3%A4th#frag", None),
+        ("https://ＨＯＯＫＳ.example.com/", "https://hooks.example.com/", "hooks.example.com"),
+    ],
+)
+def test_non_ascii_urls_are_ascii_on_the_wire(url: str, text: str, host: str | None) -> None:
+    parsed = parse_webhook_url(url, allow_private=False)
+    assert parsed.text == text and parsed.text.isascii()
+    assert parsed.host == (host or parsed.host) and parsed.host.isascii()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://☃.net/",  # not allowed in IDNA 2008
+        "https://xn--zz.bücher.com/",  # a broken A-label beside a U-label
+        "https://a..é.com/",
+        "https://" + "é" * 70 + ".com/",  # a label over 63 octets
+        "https://\udc80.com/",
+        "https://ok.example.com/\udc80",  # a lone surrogate, as a JSON escape can carry
+        "https://１２７.０.０.１/",  # full-width digits map to 127.0.0.1: judged as that address
+    ],
+)
+def test_non_ascii_urls_that_cannot_be_encoded_or_map_to_private_hosts_are_refused(
+    url: str,
+) -> None:
+    with pytest.raises(UrlRefused):
+        parse_webhook_url(url, allow_private=False)

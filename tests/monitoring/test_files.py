@@ -336,8 +336,6 @@ def parse_cli(args: list[str]) -> None:
         raise AssertionError(f"the CLI refuses {args}") from refused
 
 
-
-
 def test_every_cli_command_of_the_runbook_parses() -> None:
     calls = runbook_cli_calls()
     assert {c[0] for c in calls} >= {"fail-stage", "watch", "webhooks"}

@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,9 +18,11 @@ from google.cloud import firestore
 from svix.webhooks import Webhook
 
 from diffio_progress.core.endpoints import ENDPOINTS, check_secret, read_endpoint
+from diffio_progress.functions.webhooks.endpoint_store import new_signing_secret
 from diffio_progress.tools.cli import main
 from diffio_progress.tools.emulator import free_port
 from tests import secrecy
+from tests.functions.webhooks.world import endpoint_docs, opened_docs
 from tests.project import ROOT
 from tests.seed import MINTED_SECRETS
 
@@ -63,7 +65,8 @@ def test_add_endpoint_stores_the_contracts_document_and_prints_the_secret_once(
     assert secret not in err and "shown only this once" in err
     [snapshot] = webhooks_db.collection(ENDPOINTS).get()
     assert db.collection(ENDPOINTS).get() == []  # never in (default)
-    doc = snapshot.to_dict() or {}
+    assert secrecy.secrets_in_database(webhooks_db, [secret]) == []  # sealed
+    doc = opened_docs(webhooks_db)[snapshot.id]
     assert snapshot.id in err and doc["mode"] == "live"
     assert (doc["apiKeyId"], doc["url"], doc["secret"], doc["disabled"]) == (
         "key_0123",
@@ -78,8 +81,8 @@ def test_add_endpoint_stores_the_contracts_document_and_prints_the_secret_once(
         "webhooks", "add-endpoint", "--key-id", "key_0123", "--url", "https://b.example.com/"
     )
     assert (code, out) == (0, "") and "secret kept" in err
-    [again] = webhooks_db.collection(ENDPOINTS).get()
-    assert (again.id, again.get("secret"), again.get("url")) == (
+    [(again_id, again)] = opened_docs(webhooks_db).items()
+    assert (again_id, again.get("secret"), again.get("url")) == (
         snapshot.id,
         secret,
         "https://b.example.com/",
@@ -102,12 +105,37 @@ def test_migrate_endpoints_moves_every_document_and_its_secret_out_of_default(
     code, out, _ = run_cli("webhooks", "migrate-endpoints")
     assert code == 0 and "Moved 2" in out
     assert db.collection(ENDPOINTS).get() == []
-    moved = {s.id: s.to_dict() for s in webhooks_db.collection(ENDPOINTS).get()}
-    assert {i: (d["mode"], d["secret"]) for i, d in moved.items()} == {
+    moved = opened_docs(webhooks_db)
+    # Rotated as it moved: the old secret (readable in (default)) signs for 24 hours more.
+    assert {i: (d["mode"], d["previousSecret"]) for i, d in moved.items()} == {
         "ep_old": ("live", secret),
         "ep_test": ("test", secret),
     }
-    assert secrecy.secrets_in_database(db, [secret]) == []
+    fresh = [d["secret"] for d in moved.values()]
+    MINTED_SECRETS.update(fresh)
+    assert secret not in fresh and len(set(fresh)) == 2
+    overlap = moved["ep_old"]["previousSecretExpiresAt"] - datetime.now(UTC)
+    assert timedelta(hours=23, minutes=59) < overlap <= timedelta(hours=24)
+    for database in (db, webhooks_db):
+        assert secrecy.secrets_in_database(database, [secret, *fresh]) == []
+
+
+def test_encrypt_secrets_seals_plain_secrets_in_place_and_a_rerun_changes_nothing(
+    db: firestore.Client, webhooks_db: firestore.Client
+) -> None:
+    secret, previous = new_signing_secret(), new_signing_secret()
+    MINTED_SECRETS.update([secret, previous])
+    webhooks_db.document(ENDPOINTS, "ep_plain").set(
+        {"apiKeyId": "key_1", "url": "https://a/", "secret": secret, "previousSecret": previous}
+    )
+    code, out, _ = run_cli("webhooks", "encrypt-secrets")
+    assert code == 0 and "Encrypted the secrets of 1 endpoint(s); 0 had none" in out, out
+    assert secrecy.secrets_in_database(webhooks_db, [secret, previous]) == []
+    stored = endpoint_docs(webhooks_db)["ep_plain"]
+    assert opened_docs(webhooks_db)["ep_plain"]["previousSecret"] == previous
+    code, out, _ = run_cli("webhooks", "encrypt-secrets")
+    assert code == 0 and "of 0 endpoint(s); 1 had none" in out, out
+    assert endpoint_docs(webhooks_db)["ep_plain"] == stored
 
 
 @pytest.mark.parametrize(

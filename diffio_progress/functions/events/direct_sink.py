@@ -9,8 +9,10 @@ payload with ``svix-id`` (the ``eventId``), ``svix-timestamp`` and
 ``svix-signature`` made by the ``svix`` library, so the official SDK's
 ``client.webhooks.verify_signature`` accepts it. A disabled, malformed or
 refused endpoint is skipped (with one warning naming its id, never its secret):
-its deliveries become ``skipped``. Each attempt's outcome is returned, for the
-schedule, the attempt's record and the endpoint's health.
+its deliveries become ``skipped``. Secrets are stored sealed (``secret_box``); one
+that cannot be opened makes each send to its endpoint a failed attempt of ours
+(``failureKind`` ``ours``), never an exception. Each attempt's outcome is
+returned, for the schedule, the attempt's record and the endpoint's health.
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ from svix.webhooks import Webhook
 from diffio_progress.core import endpoint_health
 from diffio_progress.core.deliveries import Delivery, scheduled, skipped
 from diffio_progress.core.endpoints import ENDPOINTS, Endpoint, EndpointRefused, read_endpoint
+from diffio_progress.core.errors import SecretUnavailable
 from diffio_progress.core.webhook_records import LIVE, mode_of
 
 from ..clock import utcnow
 from ..firestore import FirestoreConnection
+from ..secret_box import SecretBox, opened
 from .outbox import OutboxEvent
 from .pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
-from .sinks import CALL_DEADLINE_SECONDS, ENDPOINT, SendResult
+from .sinks import CALL_DEADLINE_SECONDS, ENDPOINT, OURS, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +85,14 @@ class DirectSink:
         self,
         connection: FirestoreConnection,
         poster: PinnedPoster,
+        box: SecretBox | None = None,
         clock: Callable[[], datetime] = utcnow,
         call_deadline_seconds: float = CALL_DEADLINE_SECONDS,
         disable_after: timedelta = endpoint_health.DISABLE_AFTER,
     ) -> None:
         self._connection = connection
         self.poster = poster
+        self._box = box
         self._clock = clock
         self.call_deadline_seconds = call_deadline_seconds
         self.disable_after = disable_after
@@ -96,8 +102,10 @@ class DirectSink:
         """The longest one event's delivery takes: every endpoint at once, one deadline."""
         return self.poster.deadline_seconds
 
-    def session(self, api_key_id: str) -> DirectSession:
-        ends = time.monotonic() + self.call_deadline_seconds
+    def session(self, api_key_id: str, ends: float | None = None) -> DirectSession:
+        """The key's endpoints for one call, whose sends end by ``ends`` (a
+        ``time.monotonic()`` value; the call's own deadline from now by default)."""
+        ends = time.monotonic() + self.call_deadline_seconds if ends is None else ends
         return DirectSession(self, self.endpoints(api_key_id), ends)
 
     def close(self) -> None:
@@ -118,9 +126,14 @@ class DirectSink:
         return {i: d for i, d in documents if mode_of(d) == LIVE}
 
     def read(self, endpoint_id: str, document: dict[str, Any]) -> Endpoint | None:
-        """The endpoint, or None (warned about once, by id) when it cannot be sent to."""
+        """The endpoint, or None (warned about once, by id) when it cannot be sent to.
+
+        Raises ``SecretUnavailable`` when its sealed secret does not open: a failure
+        of ours, not the endpoint's.
+        """
+        plain = opened(self._box, endpoint_id, document)
         try:
-            return read_endpoint(endpoint_id, document, self.poster.allow_private, self._clock())
+            return read_endpoint(endpoint_id, plain, self.poster.allow_private, self._clock())
         except EndpointRefused as refused:
             log.warning(
                 "webhook endpoint %s skipped: %s",
@@ -146,6 +159,9 @@ class DirectSession:
         self._documents = documents
         self._call_deadline = call_deadline
         self._endpoints: dict[str, Endpoint | None] = {}
+        # Endpoints whose sealed secret does not open, and why: each send to one is a
+        # failed attempt of ours (retried on the schedule), never a skip.
+        self._unopened: dict[str, str] = {}
 
     def _endpoint(self, endpoint_id: str) -> Endpoint | None:
         """The endpoint if it may be sent to now: it exists, is enabled and well-formed."""
@@ -153,8 +169,15 @@ class DirectSession:
         if document is None or endpoint_health.is_disabled(document):
             return None
         if endpoint_id not in self._endpoints:
-            self._endpoints[endpoint_id] = self._sink.read(endpoint_id, document)
+            try:
+                self._endpoints[endpoint_id] = self._sink.read(endpoint_id, document)
+            except SecretUnavailable as unavailable:
+                self._endpoints[endpoint_id] = None
+                self._unopened[endpoint_id] = str(unavailable)
         return self._endpoints[endpoint_id]
+
+    def _usable(self, endpoint_id: str) -> bool:
+        return self._endpoint(endpoint_id) is not None or endpoint_id in self._unopened
 
     def deliveries_for(self, event_type: str, now: datetime) -> dict[str, Delivery]:
         """Every live endpoint that takes ``event_type``: pending, or skipped if it cannot."""
@@ -163,15 +186,17 @@ class DirectSession:
             types = document.get("eventTypes")
             if isinstance(types, list) and types and event_type not in types:
                 continue
-            usable = self._endpoint(endpoint_id) is not None
-            found[endpoint_id] = scheduled(now) if usable else skipped()
+            found[endpoint_id] = scheduled(now) if self._usable(endpoint_id) else skipped()
         return found
 
     def send(self, event: OutboxEvent, endpoint_ids: list[str]) -> list[SendResult]:
         """POST ``event`` to each endpoint at once; a disabled or refused one is skipped."""
         due = [(i, e) for i in endpoint_ids if (e := self._endpoint(i)) is not None]
-        skipped_ids = [i for i in endpoint_ids if self._endpoint(i) is None]
-        results = [SendResult(i, skipped=True) for i in skipped_ids]
+        results = [
+            self._unopened_result(i) if i in self._unopened else SendResult(i, skipped=True)
+            for i in endpoint_ids
+            if self._endpoint(i) is None
+        ]
         if not due:
             return results
         requests = [self._sink.signed(endpoint, event) for _, endpoint in due]
@@ -184,6 +209,17 @@ class DirectSession:
             return [*results, post(0)]
         with ThreadPoolExecutor(len(due), thread_name_prefix="webhook-post") as pool:
             return [*results, *pool.map(post, range(len(due)))]
+
+    def _unopened_result(self, endpoint_id: str) -> SendResult:
+        """A failed attempt of ours: the endpoint's signing secret cannot be opened."""
+        log.error(
+            "webhook endpoint %s: signing secret unavailable: %s",
+            endpoint_id,
+            self._unopened[endpoint_id],
+            extra={"fields": {"endpointId": endpoint_id, "failureKind": OURS}},
+        )
+        error = "the signing secret cannot be decrypted"
+        return SendResult(endpoint_id, error=error, failure_kind=OURS)
 
     def _post(
         self, endpoint: Endpoint, body: bytes, headers: dict[str, str], deadline: float

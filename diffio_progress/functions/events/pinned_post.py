@@ -69,20 +69,47 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+class LookupBusy(DeliveryError):
+    """Too many lookups in flight (of all hosts, or of this one): ours to retry, not the URL's."""
+
+
 # Lookups still running in this process (a hung one ends with the system resolver's own
 # timeouts); beyond this many, a new lookup fails at once and its delivery is retried.
 MAX_LOOKUPS_IN_FLIGHT = 256
+# Of them, at most this many of one host name: one tenant's hanging DNS cannot fill them all.
+MAX_LOOKUPS_PER_HOST = 16
 _lookups = threading.BoundedSemaphore(MAX_LOOKUPS_IN_FLIGHT)
+_per_host: dict[str, int] = {}
+_per_host_lock = threading.Lock()
+
+
+def _take_lookup(host: str) -> None:
+    """One lookup of ``host`` in flight, or ``LookupBusy`` if over either cap."""
+    with _per_host_lock:
+        if _per_host.get(host, 0) >= MAX_LOOKUPS_PER_HOST:
+            raise LookupBusy(f"too many DNS lookups of {host} in flight")
+        if not _lookups.acquire(blocking=False):
+            raise LookupBusy("too many DNS lookups in flight")
+        _per_host[host] = _per_host.get(host, 0) + 1
+
+
+def _give_lookup(host: str) -> None:
+    with _per_host_lock:
+        left = _per_host.pop(host) - 1
+        if left:
+            _per_host[host] = left
+        _lookups.release()
 
 
 def resolve_within(resolve: Resolver, host: str, port: int, deadline: float) -> list[str]:
     """``resolve(host, port)`` on a thread of its own, waited for until ``deadline`` at most.
 
-    Raises ``TimeoutError`` at the deadline (the lookup finishes unobserved) and
-    ``OSError`` when it fails or too many lookups are in flight.
+    Raises ``TimeoutError`` at the deadline (the lookup finishes unobserved),
+    ``LookupBusy`` when too many lookups (of all hosts, or of ``host``) are in
+    flight, and ``OSError`` when it fails.
     """
-    if not _lookups.acquire(blocking=False):
-        raise OSError("too many DNS lookups in flight")
+    host = host.lower()
+    _take_lookup(host)
     answer: Future[list[str]] = Future()
 
     def run() -> None:
@@ -91,7 +118,7 @@ def resolve_within(resolve: Resolver, host: str, port: int, deadline: float) -> 
         except BaseException as error:
             answer.set_exception(error)
         finally:
-            _lookups.release()
+            _give_lookup(host)
 
     threading.Thread(target=run, name="webhook-dns", daemon=True).start()
     try:
@@ -179,13 +206,16 @@ class PinnedPoster:
             )
         return DeliveryError(f"no answer within {self.deadline_seconds:g} s")
 
-    def check(self, url: WebhookUrl) -> str:
+    def check(self, url: WebhookUrl, deadline: float | None = None) -> str:
         """Resolve ``url``'s host now and apply the SSRF rules, without connecting.
 
         Returns the address a delivery would dial; raises ``DeliveryRefused`` (a
-        refused address) or ``DeliveryError`` (no answer within the deadline).
+        refused address) or ``DeliveryError`` (no answer by ``deadline``, a
+        ``time.monotonic()`` value; ``deadline_seconds`` from now by default).
         """
-        return self._checked_address(url, time.monotonic() + self.deadline_seconds)
+        if deadline is None:
+            deadline = time.monotonic() + self.deadline_seconds
+        return self._checked_address(url, deadline)
 
     def _checked_address(self, url: WebhookUrl, deadline: float) -> str:
         try:

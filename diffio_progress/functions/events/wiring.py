@@ -74,11 +74,13 @@ def build_sink(
 
         return SvixSink(settings.svix_api_token, settings.svix_server_url)
     if settings.webhook_sink == "direct":
+        from ..secret_box import build_secret_box
         from .direct_sink import DirectSink
 
         poster = poster or PinnedPoster(allow_private=settings.webhook_allow_private_urls)
         disable_after = timedelta(hours=settings.webhook_disable_after_hours)
-        return DirectSink(connection, poster, utcnow, call_deadline_seconds, disable_after)
+        box = build_secret_box(settings)
+        return DirectSink(connection, poster, box, utcnow, call_deadline_seconds, disable_after)
     return None
 
 

@@ -115,13 +115,17 @@ class DirectLog:
                 continue  # being resent right now
         return {"recovered": marked + min(len(tests), MAX_TEST_RECOVERIES)}
 
-    def resend(self, request: EventRequest, api_key_id: str, now: datetime) -> dict[str, Any]:
+    def resend(
+        self, request: EventRequest, api_key_id: str, now: datetime, deadline: float | None = None
+    ) -> dict[str, Any]:
         found = self._event(request, api_key_id, now)
         endpoint_id, document = self._enabled_endpoint(api_key_id, request.mode)
         if found.path[0] == TESTS:
-            result = self.resends.test_event(found, endpoint_id, document, RESEND_TRIGGER, now)
+            result = self.resends.test_event(
+                found, endpoint_id, document, RESEND_TRIGGER, now, deadline
+            )
         else:
-            result = self.resends.outbox(found, endpoint_id, document, api_key_id, now)
+            result = self.resends.outbox(found, endpoint_id, document, api_key_id, now, deadline)
         return {
             "eventId": request.event_id,
             "eventType": found.document.get("eventType"),

@@ -4,7 +4,9 @@ webhooks-api.md §5. The endpoint a configure call creates has an id derived
 from its (apiKeyId, mode), so two racing first calls meet on one document and
 the transaction makes one of them the creator. Documents from before modes
 existed (moved from ``(default)`` by the operator's command) have random ids:
-the first live one of a key is adopted, so it keeps its secret.
+the first live one of a key is adopted, so it keeps its secret. Every secret
+is stored sealed for its endpoint (``secret_box``): a new one, and a plain one
+that a rotation keeps as ``previousSecret``.
 """
 
 from __future__ import annotations
@@ -21,18 +23,20 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from diffio_progress.core.deliveries import pair_endpoint_id
 from diffio_progress.core.endpoints import ENDPOINTS, SECRET_PREFIX
-from diffio_progress.core.errors import StoreUnavailable
+from diffio_progress.core.errors import StoreUnavailable, WebhooksDisabled
 from diffio_progress.core.ids import is_queryable_value
 from diffio_progress.core.webhook_records import configured, mode_of
 from diffio_progress.core.webhook_requests import ConfigureRequest
 from diffio_progress.worker.contention import EXHAUSTED, with_patience
 
 from ..firestore import FirestoreConnection
+from ..secret_box import SecretBox
 from ..store import Document
 
 # More endpoints than this for one key is a mistake, not a fan-out to honour.
 MAX_ENDPOINTS = 20
 SECRET_BYTES = 24
+NO_KEY = "Webhook signing secrets cannot be stored here: no key encrypts them"
 
 
 def new_signing_secret() -> str:
@@ -53,8 +57,9 @@ class EndpointStore:
     """The ``webhooks`` database's ``webhookEndpoints``, through one ``FirestoreConnection``
     (its deadline, retries and outage type, ``StoreUnavailable``)."""
 
-    def __init__(self, connection: FirestoreConnection) -> None:
+    def __init__(self, connection: FirestoreConnection, box: SecretBox | None) -> None:
         self.connection = connection
+        self.box = box
 
     def configure(
         self,
@@ -65,8 +70,13 @@ class EndpointStore:
         make_secret: Callable[[], str] = new_signing_secret,
     ) -> Configured:
         """Create or update the endpoint of (``api_key_id``, mode) in one transaction."""
+        if self.box is None:
+            # No key to seal a secret with, and none is ever stored in plain text.
+            raise WebhooksDisabled(NO_KEY)
         pair_id = pair_endpoint_id(api_key_id, request.mode)
         secret = make_secret()
+        sealing = _Sealing(self.box)
+        sealing.seal(pair_id, secret)  # the usual id: sealed before any transaction begins
         # A bounded read first: the transaction's begin and commit take the client library's
         # own retry (up to a minute) on an unreachable database; this fails within ours.
         self.find(api_key_id, request.mode)
@@ -79,9 +89,11 @@ class EndpointStore:
                         client, transaction, api_key_id, request.mode
                     )
                     endpoint_id = endpoint_id or pair_id
+                    sealed = sealing.seal(endpoint_id, secret)
                     document, used = configured(
-                        existing, request, api_key_id, by_key_id, now, secret
+                        existing, request, api_key_id, by_key_id, now, sealed
                     )
+                    document = sealing.seal_document(endpoint_id, document)
                     transaction.set(client.document(ENDPOINTS, endpoint_id), document)
                     return Configured(endpoint_id, document, secret if used else None)
 
@@ -133,3 +145,22 @@ class EndpointStore:
             transaction=transaction, retry=self.connection.retry, timeout=self.connection.timeout
         )
         return [(s.id, s.to_dict() or {}) for s in snapshots]
+
+
+class _Sealing:
+    """One call's sealing: each (endpoint id, secret) sealed once, however often the
+    transaction is retried (a KMS call each)."""
+
+    def __init__(self, box: SecretBox) -> None:
+        self.box = box
+        self._sealed: dict[tuple[str, str], str] = {}
+
+    def seal(self, endpoint_id: str, secret: str) -> str:
+        key = (endpoint_id, secret)
+        if key not in self._sealed:
+            self._sealed[key] = self.box.seal(endpoint_id, secret)
+        return self._sealed[key]
+
+    def seal_document(self, endpoint_id: str, document: Document) -> dict[str, Any]:
+        """A plain ``previousSecret`` (a rotation of a secret from before) sealed too."""
+        return self.box.seal_document(endpoint_id, document, self.seal)

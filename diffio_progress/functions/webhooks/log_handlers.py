@@ -47,7 +47,9 @@ class DeliveryLog(Protocol):
         self, request: RecoverRequest, api_key_id: str, now: datetime
     ) -> dict[str, Any]: ...
 
-    def resend(self, request: EventRequest, api_key_id: str, now: datetime) -> dict[str, Any]: ...
+    def resend(
+        self, request: EventRequest, api_key_id: str, now: datetime, deadline: float | None = None
+    ) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
@@ -120,7 +122,10 @@ class ResendHandler(LogHandler):
         request = parse_event_request(parse_json_object(call.raw))
         api_key_id = self._authorized(call, request.mode, request.api_key_id)
         call.exchange.log_fields["eventId"] = request.event_id
-        answer = self._log().resend(request, api_key_id, self.clock())
+        log = self._log()
+        # webhooks-api.md §6: a slot of the key's before any endpoint read or send.
+        with self.sync.slot(api_key_id) as deadline:
+            answer = log.resend(request, api_key_id, self.clock(), deadline)
         if "delivery" in answer:
             call.exchange.log_fields["delivery"] = answer["delivery"]["status"]
         return answer

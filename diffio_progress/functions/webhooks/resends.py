@@ -2,10 +2,10 @@
 
 delivery-contract.md §5. A generation event is resent as the event function
 sends: leased by its ``Outbox``, sent by its ``DirectSink`` session (through
-``DirectWebhooks.synchronous``, the one place a per-key limit wraps), marked with
+under the caller's ``SyncCalls`` deadline (webhooks-api.md §6)), marked with
 its attempt by its ``Marker``, its endpoint's health kept. Test events, which
 the relay never sends, are leased and recorded in ``webhookTests`` and sent by
-``DirectWebhooks.send_now``, the send ``send_test_event`` uses; a test event's
+``DirectWebhooks.send_checked``, the send ``send_test_event`` uses; a test event's
 first record is made here too.
 """
 
@@ -65,12 +65,13 @@ class Resends:
         document: dict[str, Any],
         api_key_id: str,
         now: datetime,
+        deadline: float | None = None,
     ) -> SendResult:
         """One attempt of a generation event under the event function's lease, marked by its
         ``Marker``: a delivered one makes the delivery delivered, a failed one changes no
         schedule."""
         _, project_id, _, generation_id, _, event_type = found.path
-        self.webhooks.endpoint(endpoint_id, document, event_type, now)  # 404 unless it takes it
+        self.webhooks.takes(document, event_type)
         event = read_event(project_id, generation_id, event_type, found.document, found.update_time)
         if event is None:
             raise EventNotFound()  # malformed: nothing that could be sent again
@@ -79,10 +80,8 @@ class Resends:
         if claimed is None:
             raise DeliveryInProgress()
         try:
-            session = self.sink.session(api_key_id)
-            [result] = self.webhooks.synchronous(
-                api_key_id, lambda: session.send(claimed, [endpoint_id])
-            )
+            session = self.sink.session(api_key_id, deadline)
+            [result] = session.send(claimed, [endpoint_id])
         except Exception:
             self.outbox_.release(claimed)
             raise
@@ -102,21 +101,21 @@ class Resends:
         document: dict[str, Any],
         trigger: str,
         now: datetime,
+        deadline: float | None = None,
     ) -> SendResult:
-        """One attempt of a test event, under its lease, recorded as ``trigger``."""
+        """One attempt of a test event, under its lease, recorded as ``trigger``; its send ends
+        by ``deadline`` (a ``time.monotonic()`` value)."""
         event = found.document
         payload = event.get("payload")
         if not isinstance(payload, dict):
             raise EventNotFound()
-        endpoint = self.webhooks.endpoint(endpoint_id, document, str(event.get("eventType")), now)
+        self.webhooks.takes(document, str(event.get("eventType")))
         attempt_id = self._attempt_ids()
         lease = self.webhooks.poster.deadline_seconds + LEASE_MARGIN_SECONDS
         leased = self.writes.claim(found.path, attempt_id, lease, now)
         api_key_id = str(event.get("apiKeyId"))
         try:
-            result = self.webhooks.synchronous(
-                api_key_id, lambda: self.webhooks.send_now(endpoint, payload, now)
-            )
+            result = self.webhooks.send_checked(endpoint_id, document, payload, now, deadline)
         except Exception:
             self.writes.release(found.path)
             raise

@@ -2,8 +2,9 @@
 
 Each function (configure, send_test_event, the delivery log's four) answers
 inside ``http_shell.serve``, so method, body limit, JSON, CORS, admission and
-outage answers are the progress function's, and authorizes its caller with one
-``WebhookAccess`` (webhooks-api.md §2).
+outage answers are the progress function's, authorizes its caller with one
+``WebhookAccess`` (webhooks-api.md §2), and bounds work the caller waits for with one
+``SyncCalls`` (§6).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..config import Settings
 from ..http_shell import Call, serve
 from .access import WebhookAccess
 from .keys import KeyStore
+from .sync_calls import SyncCalls
 
 
 class WebhooksShell:
@@ -35,6 +37,10 @@ class WebhooksShell:
     ) -> None:
         self.settings = settings
         self.access = WebhookAccess(keys, Admission(settings, monotonic), clock)
+        # Calls that wait on a client's URL or DNS hold one of their key's few slots.
+        self.sync = SyncCalls(
+            settings.webhook_sync_per_key, settings.webhook_sync_deadline_seconds, monotonic
+        )
         self.clock = clock
 
     def __call__(self, request: flask.Request) -> flask.Response:

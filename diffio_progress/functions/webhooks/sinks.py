@@ -8,21 +8,32 @@ delivery's SSRF rules and deadline, reporting how the receiver answered.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from diffio_progress.core.endpoints import Endpoint, EndpointRefused, is_enabled, read_endpoint
-from diffio_progress.core.errors import WebhookNotConfigured
+from diffio_progress.core.endpoints import (
+    Endpoint,
+    EndpointRefused,
+    is_enabled,
+    read_endpoint,
+    wants,
+)
+from diffio_progress.core.errors import SecretUnavailable, WebhookNotConfigured
+from diffio_progress.core.ssrf import UrlRefused, parse_webhook_url
 from diffio_progress.core.webhook_records import webhook_view
 from diffio_progress.core.webhook_requests import ConfigureRequest
 
 from ..events.direct_sink import body_bytes, signed_headers
 from ..events.pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
-from ..events.sinks import ENDPOINT, SendResult
+from ..events.sinks import ENDPOINT, OURS, SendResult
+from ..secret_box import opened
 from .endpoint_store import EndpointStore
+
+log = logging.getLogger(__name__)
 
 
 class WebhookSink(Protocol):
@@ -33,16 +44,22 @@ class WebhookSink(Protocol):
         ...
 
     def send_test(
-        self, event_type: str, mode: str, api_key_id: str, payload: dict[str, Any], now: datetime
+        self,
+        event_type: str,
+        mode: str,
+        api_key_id: str,
+        payload: dict[str, Any],
+        now: datetime,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
-        """Send ``payload`` to the (api_key_id, mode) endpoint: the answer's extra fields.
+        """Send ``payload`` to the (api_key_id, mode) endpoint by ``deadline`` (a
+        ``time.monotonic()`` value): the answer's extra fields.
 
         Raises 404 ``webhook_not_configured`` when no endpoint takes ``event_type``.
         """
         ...
 
 
-T = TypeVar("T")
 TestRecorder = Callable[[dict[str, Any], str, str, SendResult, datetime], None]
 
 
@@ -73,27 +90,69 @@ class DirectWebhooks:
         return webhook_view(done.endpoint_id, done.document, done.new_secret)
 
     def send_test(
-        self, event_type: str, mode: str, api_key_id: str, payload: dict[str, Any], now: datetime
+        self,
+        event_type: str,
+        mode: str,
+        api_key_id: str,
+        payload: dict[str, Any],
+        now: datetime,
+        deadline: float | None = None,
     ) -> dict[str, Any]:
         found = self.endpoints.find(api_key_id, mode)
         if found is None or not is_enabled(found[1]):
             raise not_configured()
-        endpoint = self.endpoint(*found, event_type, now)
-        result = self.synchronous(api_key_id, lambda: self.send_now(endpoint, payload, now))
+        endpoint_id, document = found
+        result = self.send_checked(endpoint_id, document, payload, now, deadline)
         if self.recorder is not None:
-            self.recorder(payload, mode, endpoint.endpoint_id, result, now)
+            self.recorder(payload, mode, endpoint_id, result, now)
         return {"svixMessageId": new_message_id(), "delivery": delivery_answer(result)}
 
-    def synchronous(self, api_key_id: str, send: Callable[[], T]) -> T:
-        """Run ``send``, a POST while the caller waits: every synchronous send of the webhooks
-        API (``send_test_event``, ``resend``) goes through here, the one place a per-key
-        limit of such sends wraps (webhooks-api.md §6)."""
-        return send()
+    def send_checked(
+        self,
+        endpoint_id: str,
+        document: dict[str, Any],
+        payload: dict[str, Any],
+        now: datetime,
+        deadline: float | None,
+    ) -> SendResult:
+        """A synchronous send (``send_test_event``, ``resend`` of a test event) of ``payload``
+        to the stored endpoint, under the delivery's rules; 404 when it cannot take the type.
+
+        A secret that does not open is a failed attempt of ours (one error line), and a URL
+        the delivery's rules refuse (an ``http://`` endpoint left from before) a failed one
+        with nothing sent: never a 5xx, never a signed clear-text send.
+        """
+        event_type = str(payload.get("eventType"))
+        self.takes(document, event_type)
+        try:
+            plain = opened(self.endpoints.box, endpoint_id, document)
+        except SecretUnavailable as unavailable:
+            log.error(
+                "webhook endpoint %s: signing secret unavailable: %s",
+                endpoint_id,
+                unavailable,
+                extra={"fields": {"endpointId": endpoint_id, "failureKind": OURS}},
+            )
+            error = "the signing secret cannot be decrypted"
+            return SendResult(endpoint_id, error=error, failure_kind=OURS)
+        endpoint = self.endpoint(endpoint_id, plain, event_type, now)
+        try:
+            parse_webhook_url(endpoint.url.text, self.poster.allow_private)
+        except UrlRefused as refused:
+            return SendResult(endpoint_id, error=str(refused), failure_kind=ENDPOINT)
+        return self.send_now(endpoint, payload, now, deadline)
+
+    @staticmethod
+    def takes(document: dict[str, Any], event_type: str) -> None:
+        """404 unless the stored endpoint takes ``event_type`` (its secret may be sealed)."""
+        if not wants(document, event_type):
+            raise not_configured()
 
     def endpoint(
         self, endpoint_id: str, document: dict[str, Any], event_type: str, now: datetime
     ) -> Endpoint:
-        """The stored endpoint as one to send ``event_type`` to; 404 when it cannot take it."""
+        """The stored endpoint, its secret opened, as one to send ``event_type`` to; 404 when
+        it cannot take it."""
         try:
             # The URL's rules apply when it is sent to (the poster's), not when it is read.
             endpoint = read_endpoint(endpoint_id, document, allow_private=True, now=now)
@@ -103,7 +162,13 @@ class DirectWebhooks:
             raise not_configured()
         return endpoint
 
-    def send_now(self, endpoint: Endpoint, payload: dict[str, Any], now: datetime) -> SendResult:
+    def send_now(
+        self,
+        endpoint: Endpoint,
+        payload: dict[str, Any],
+        now: datetime,
+        deadline: float | None = None,
+    ) -> SendResult:
         """One signed POST of ``payload`` to ``endpoint``, under the delivery's SSRF rules and
         deadline; its outcome as the event function's sender reports one."""
         body = body_bytes(payload)
@@ -111,7 +176,7 @@ class DirectWebhooks:
         started = time.monotonic()
         endpoint_id = endpoint.endpoint_id
         try:
-            answer = self.poster.answer(endpoint.url, body, headers)
+            answer = self.poster.answer(endpoint.url, body, headers, deadline)
         except DeliveryRefused as refused:
             return SendResult(endpoint_id, error=str(refused), failure_kind=ENDPOINT)
         except DeliveryError as failed:

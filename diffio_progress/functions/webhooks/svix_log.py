@@ -140,7 +140,9 @@ class SvixLog:
             )
         return {"recovered": count}
 
-    def resend(self, request: EventRequest, api_key_id: str, now: datetime) -> dict[str, Any]:
+    def resend(
+        self, request: EventRequest, api_key_id: str, now: datetime, deadline: float | None = None
+    ) -> dict[str, Any]:
         svix = self.webhooks.environments[request.mode].client
         with outage():
             app_id, message = self._message(request, api_key_id, now)

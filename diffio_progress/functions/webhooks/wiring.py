@@ -11,6 +11,7 @@ from ..config import SVIX_API_TOKEN, SVIX_TEST_API_TOKEN, WEBHOOK_SINK, Settings
 from ..events.pinned_post import PinnedPoster
 from ..firestore import FirestoreConnection
 from ..once_per_process import OncePerProcess
+from ..secret_box import build_secret_box
 from .direct_log import DirectLog
 from .endpoint_store import EndpointStore, new_signing_secret
 from .handlers import ConfigureHandler, TestEventHandler
@@ -31,7 +32,8 @@ def build_sink(settings: Settings, poster: PinnedPoster) -> WebhookSink | None:
     """The sink WEBHOOK_SINK names; ``off`` is ``None`` (the functions answer 503)."""
     if settings.webhook_sink == "direct":
         endpoints = EndpointStore(
-            FirestoreConnection.from_settings(settings, settings.webhook_database)
+            FirestoreConnection.from_settings(settings, settings.webhook_database),
+            build_secret_box(settings),
         )
         return DirectWebhooks(endpoints, poster, new_signing_secret)
     if settings.webhook_sink == "svix":

@@ -24,7 +24,7 @@ from diffio_progress.functions.events.wiring import build_event_handler
 from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.relay.handler import RelayHandler, build_relay_handler
 from diffio_progress.tools.cloud_events import written_event
-from tests.project import TEST_PROJECT, WEBHOOK_DATABASE
+from tests.project import LOCAL_KEY, TEST_PROJECT, WEBHOOK_DATABASE
 from tests.seed import MINTED_SECRETS
 
 PROJECT_ID, GENERATION_ID, KEY_ID = "proj-1", "gen-1", "key_events"
@@ -99,6 +99,7 @@ class Harness:
             client_factory(self.counter, TEST_PROJECT, WEBHOOK_DATABASE),
             database=WEBHOOK_DATABASE,
         )
+        settings.setdefault("webhook_secrets_local_key", LOCAL_KEY)
         built = build_event_handler(
             Settings(project=TEST_PROJECT, **settings), connection, poster, webhooks
         )

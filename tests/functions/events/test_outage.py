@@ -18,6 +18,7 @@ from diffio_progress.core import paths
 from diffio_progress.core.events import QUEUED_EVENT, outbox_path
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.relay.handler import build_relay_handler
+from diffio_progress.functions.secret_box import LocalKey, SecretBox
 from diffio_progress.tools import emulator
 from diffio_progress.tools.cloud_events import written_event
 from diffio_progress.tools.event_world import create_endpoint, new_signing_secret
@@ -25,7 +26,7 @@ from diffio_progress.tools.processes import group_members
 from tests.functions.events.harness import Shifted, run_relay
 from tests.functions.events.receivers import Received, Receiver
 from tests.outages import BOUND_SECONDS, freeze, frozen, kill, stop, thaw
-from tests.project import TEST_PROJECT, WEBHOOK_DATABASE
+from tests.project import LOCAL_KEY, TEST_PROJECT, WEBHOOK_DATABASE
 from tests.seed import MINTED_SECRETS, Seeder
 
 PROJECT_ID, KEY_ID = "proj-outage", "key_outage"
@@ -78,7 +79,8 @@ class World:
         Seeder(db).project(PROJECT_ID, "user-1", has_video=False)
         secret = new_signing_secret()
         MINTED_SECRETS.add(secret)
-        create_endpoint(db, KEY_ID, self.receiver_url, secret)
+        box = SecretBox(LocalKey.from_base64(LOCAL_KEY))  # the served function's key too
+        create_endpoint(db, KEY_ID, self.receiver_url, secret, box=box)
 
     def create_generation(self, generation_id: str) -> Event:
         """Write a new generation; return the CloudEvent Eventarc sends for that write."""

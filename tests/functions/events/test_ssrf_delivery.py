@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import trustme
 
+from diffio_progress.core.endpoints import ENDPOINTS
 from diffio_progress.core.events import QUEUED_EVENT
 from diffio_progress.core.ssrf import parse_webhook_url
 from diffio_progress.functions.events.pinned_post import (
@@ -16,9 +17,11 @@ from diffio_progress.functions.events.pinned_post import (
     DeliveryRefused,
     PinnedPoster,
 )
-from tests.functions.events.harness import Harness, Writes
+from diffio_progress.functions.secret_box import LocalKey, SecretBox
+from tests.functions.events.harness import Harness, Writes, new_secret
 from tests.functions.events.receivers import Receiver
 from tests.log_records import Records
+from tests.project import LOCAL_KEY
 
 
 class Resolver:
@@ -85,6 +88,18 @@ def test_allowed_private_urls_dial_the_address_that_was_resolved_once(
     assert resolver.asked == ["hooks.local.test"]
 
 
+def test_a_non_ascii_url_is_delivered_in_ascii_not_raised(
+    writes: Writes, harness: Harness, receiver: Receiver
+) -> None:
+    # Stored before configure encoded URLs: the host in IDNA, the path percent-encoded.
+    resolver = Resolver({"xn--hoks-6qa.local.test": ["127.0.0.1"]})
+    harness.endpoint(receiver.url.replace("127.0.0.1", "hoöks.local.test") + "/ä?q=ü")
+    harness.send(handler(harness, resolver, allow=True), writes.generation())
+    [received] = receiver.received
+    assert received.path == "/hooks/diffio/%C3%A4?q=%C3%BC"
+    assert received.headers["host"].startswith("xn--hoks-6qa.local.test:")
+
+
 def test_a_name_that_does_not_resolve_is_a_failed_delivery(
     writes: Writes, harness: Harness
 ) -> None:
@@ -138,3 +153,24 @@ def test_the_poster_refuses_before_dialling(tls_receiver: Receiver) -> None:
     with pytest.raises(DeliveryRefused):
         poster.post(url, b"{}", {})
     assert tls_receiver.received == []
+
+
+UNOPENED = "the signing secret cannot be decrypted"
+
+
+def test_a_secret_that_does_not_open_is_a_failed_attempt_of_ours_with_one_error_line(
+    writes: Writes, harness: Harness, receiver: Receiver, event_logs: Records
+) -> None:
+    endpoint_id, _ = harness.endpoint(receiver.url)
+    # A ciphertext sealed for another endpoint: its associated data does not match.
+    sealed = SecretBox(LocalKey.from_base64(LOCAL_KEY)).seal("ep_elsewhere", new_secret())
+    harness.webhooks_db.document(ENDPOINTS, endpoint_id).update({"secret": sealed})
+    harness.send(handler(harness, Resolver({}), allow=True), writes.generation())
+    assert receiver.received == []
+    # Recorded, never a failed call: the attempt failed on our side and is scheduled again.
+    assert harness.attempt_errors() == UNOPENED
+    delivery = harness.event_doc(QUEUED_EVENT)["deliveries"][endpoint_id]
+    assert (delivery["status"], delivery["attempts"]) == ("pending", 1)
+    [why] = event_logs.at("ERROR")
+    assert why.fields == {"endpointId": endpoint_id, "failureKind": "ours"}
+    assert UNOPENED not in why.getMessage() and "signing secret unavailable" in why.getMessage()

@@ -11,7 +11,14 @@ from google.cloud import firestore
 from diffio_progress.core.deliveries import pair_endpoint_id
 from diffio_progress.core.endpoints import check_secret
 from tests import secrecy
-from tests.functions.webhooks.world import ALL_TYPES, Api, Key, endpoint_docs, make_key
+from tests.functions.webhooks.world import (
+    ALL_TYPES,
+    Api,
+    Key,
+    endpoint_docs,
+    make_key,
+    opened_docs,
+)
 from tests.races import race
 from tests.seed import MINTED_SECRETS, Seeder
 
@@ -50,15 +57,17 @@ def test_the_first_call_creates_the_endpoint_and_shows_its_secret_once(
     assert "signingSecret" not in again
     assert again["endpointId"] == webhook["endpointId"]
     assert again["eventTypes"] == ALL_TYPES  # repeats collapse
-    [stored] = endpoint_docs(webhooks_db).values()
+    [stored] = opened_docs(webhooks_db).values()
     assert stored["secret"] == webhook["signingSecret"] and stored["mode"] == "live"
     assert not endpoint_docs(db), "nothing about endpoints is in (default)"
     assert secrecy.secrets_in_database(db, api.secrets) == []
+    assert secrecy.secrets_in_database(webhooks_db, api.secrets) == []
 
 
 def test_one_endpoint_per_key_and_mode_even_when_first_calls_race(
-    api: Api, writer: Key, webhooks_db: firestore.Client
+    api: Api, writer: Key, webhooks_db: firestore.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("WEBHOOK_SYNC_PER_KEY", "4")  # all four race, none is held back
     app = api.clients["webhooks_configure"].application
     answers: list[Any] = []
 
@@ -79,7 +88,7 @@ def test_one_endpoint_per_key_and_mode_even_when_first_calls_race(
     shown = [a.get_json()["webhook"].get("signingSecret") for a in answers]
     assert len([s for s in shown if s]) == 1, "exactly one creator saw a secret"
     api.configure(writer, **configure_body(mode="test"))
-    docs = endpoint_docs(webhooks_db)
+    docs = opened_docs(webhooks_db)
     assert docs[pair_endpoint_id("key_writer", "live")]["secret"] in shown
     assert sorted(d["mode"] for d in docs.values()) == ["live", "test"]
 
@@ -92,8 +101,9 @@ def test_rotation_issues_a_new_secret_and_keeps_the_old_one_for_24_hours(
     rotated = api.configure(writer, **configure_body(rotateSecret=True)).get_json()["webhook"]
     new = rotated["signingSecret"]
     assert new != old
-    [stored] = endpoint_docs(webhooks_db).values()
+    [stored] = opened_docs(webhooks_db).values()
     assert (stored["secret"], stored["previousSecret"]) == (new, old)
+    assert secrecy.secrets_in_database(webhooks_db, [new, old]) == []
     overlap = stored["previousSecretExpiresAt"] - before
     assert timedelta(hours=24) <= overlap < timedelta(hours=24, minutes=1)
     unchanged = api.configure(writer, **configure_body(rotateSecret=False)).get_json()

@@ -12,13 +12,14 @@ from google.cloud import firestore
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.firestore import FirestoreConnection
+from diffio_progress.functions.secret_box import LocalKey, SecretBox
 from diffio_progress.functions.webhooks.endpoint_store import EndpointStore, new_signing_secret
 from diffio_progress.functions.webhooks.handlers import ConfigureHandler
 from diffio_progress.functions.webhooks.keys import KeyStore
 from diffio_progress.functions.webhooks.sinks import DirectWebhooks
 from diffio_progress.tools import emulator
 from tests.functions.webhooks.world import endpoint_docs, make_key
-from tests.project import TEST_PROJECT
+from tests.project import LOCAL_KEY, TEST_PROJECT
 from tests.seed import Seeder
 
 
@@ -39,7 +40,8 @@ def test_an_unreachable_webhooks_database_is_a_bounded_503_and_nothing_is_stored
     settings = Settings(
         project=TEST_PROJECT, webhook_sink="direct", webhook_allow_private_urls=True
     )
-    endpoints = EndpointStore(FirestoreConnection(1.0, client_factory=unreachable_client))
+    box = SecretBox(LocalKey.from_base64(LOCAL_KEY))
+    endpoints = EndpointStore(FirestoreConnection(1.0, client_factory=unreachable_client), box)
     sink = DirectWebhooks(endpoints, PinnedPoster(allow_private=True), new_signing_secret)
     resolver = PinnedPoster(resolve=lambda host, port: [host])  # a literal: nothing to look up
     keys = KeyStore(FirestoreConnection(5.0, project=TEST_PROJECT))

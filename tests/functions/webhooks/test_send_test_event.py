@@ -9,6 +9,7 @@ import pytest
 from diffio import DiffioClient
 from google.cloud import firestore
 
+from diffio_progress.functions.webhooks.wiring import reset_default_webhook_handlers
 from tests.functions.events.receivers import Receiver
 from tests.functions.webhooks.world import ALL_TYPES, Api, Key, endpoint_docs, make_key
 from tests.seed import Seeder
@@ -197,3 +198,32 @@ def test_the_permission_rules_are_configures(
     )
     assert other.get_json()["code"] == "forbidden"
     assert receiver.received == [] and len(endpoint_docs(webhooks_db)) == 1
+
+
+def test_a_leftover_http_endpoint_gets_no_signed_clear_text_test_event(
+    api: Api,
+    writer: Key,
+    receiver: Receiver,
+    webhooks_db: firestore.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configure(api, writer, receiver.url)  # http://127.0.0.1: allowed while private URLs are
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE_URLS", "false")
+    reset_default_webhook_handlers()
+    answer = api.send_test(writer, eventType="generation.completed", mode="live").get_json()
+    assert answer["delivery"] == {
+        "status": "failed",
+        "httpStatus": None,
+        "error": "url scheme http is not allowed; use https",
+    }
+    assert receiver.received == []
+
+
+def test_a_non_ascii_endpoint_url_is_sent_to_in_ascii(
+    api: Api, writer: Key, receiver: Receiver, webhooks_db: firestore.Client
+) -> None:
+    configure(api, writer, receiver.url + "/ä?q=ü")
+    response = api.send_test(writer, eventType="generation.completed", mode="live")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["delivery"]["status"] == "delivered"
+    assert [r.path for r in receiver.received] == ["/hooks/diffio/%C3%A4?q=%C3%BC"]

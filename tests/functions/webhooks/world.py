@@ -9,6 +9,8 @@ from typing import Any
 from google.cloud import firestore
 
 from diffio_progress.core.endpoints import ENDPOINTS
+from diffio_progress.functions.secret_box import LocalKey, SecretBox, opened
+from tests.project import LOCAL_KEY
 from tests.seed import MINTED_SECRETS, Seeder
 
 CONFIGURE, TEST_EVENT = "webhooks_configure", "webhooks_send_test_event"
@@ -77,3 +79,9 @@ class Api:
 
 def endpoint_docs(db: firestore.Client) -> dict[str, dict[str, Any]]:
     return {s.id: s.to_dict() or {} for s in db.collection(ENDPOINTS).get()}
+
+
+def opened_docs(db: firestore.Client) -> dict[str, dict[str, Any]]:
+    """The endpoint documents with their secrets opened by the tests' local key."""
+    box = SecretBox(LocalKey.from_base64(LOCAL_KEY))
+    return {i: opened(box, i, d) for i, d in endpoint_docs(db).items()}
