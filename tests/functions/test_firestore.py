@@ -16,10 +16,13 @@ from diffio_progress.core.events import QUEUED_EVENT
 from diffio_progress.core.reaping import Cursor
 from diffio_progress.core.stages import PENDING, LiveExecution
 from diffio_progress.functions.events.direct_sink import DirectSink
-from diffio_progress.functions.events.outbox import Outbox, OutboxEvent
+from diffio_progress.functions.events.marks import Marker
+from diffio_progress.functions.events.outbox import Outbox, OutboxEvent, Stored
 from diffio_progress.functions.events.pinned_post import PinnedPoster
+from diffio_progress.functions.events.recording import new_event
 from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.reaper.store import ReaperStore, SavedCursor
+from diffio_progress.functions.relay.relay import Relay
 from diffio_progress.functions.store import FirestoreStore
 from diffio_progress.tools import emulator
 from tests.outages import BOUND_SECONDS
@@ -84,7 +87,9 @@ def _calls(connection: FirestoreConnection) -> dict[str, Callable[[], object]]:
     sink = DirectSink(connection, PinnedPoster(allow_private=True))
     body = {"status": PENDING, "apiProjectId": "p", "generationId": "g", "hasVideo": False}
     generation = {"apiKeyId": "key_1", "modelKey": "diffio-4.6-pro"}
-    event = OutboxEvent(QUEUED_EVENT, "evt_1", {})
+    event = OutboxEvent("p", "g", QUEUED_EVENT, "evt_1", {})
+    new = new_event(body, generation, "evt_1", datetime.now(UTC), {}, 30.0)
+    marker, relay = Marker(connection), Relay(outbox, None, 10, lambda: datetime.now(UTC))
     job = paths.job("p", "g", "inference")
     return {
         "batched read": lambda: store.get_documents([paths.api_key("k")]),
@@ -93,8 +98,10 @@ def _calls(connection: FirestoreConnection) -> dict[str, Callable[[], object]]:
         "reaper cursor save": lambda: reaper.save_cursor(Cursor(), SavedCursor(Cursor())),
         "reaper stage query": lambda: reaper.stale_jobs(["running"], datetime.now(UTC), None, 1),
         "reaper stage write": lambda: reaper.fail_stage(job, "ex", LiveExecution("FAILED")),
-        "outbox record": lambda: outbox.record("p", "g", body, generation, {}),
-        "outbox mark": lambda: outbox.mark("p", "g", event, ["ep_1"], True),
+        "outbox read": lambda: outbox.read("p", "g"),
+        "outbox record": lambda: outbox.record(Stored({}, frozenset()), new, None),
+        "outbox mark": lambda: marker.mark(event, {}, []),
+        "relay due query": lambda: relay.due(datetime.now(UTC)),
         "direct sink endpoints": lambda: sink.endpoints("key_1"),
     }
 
