@@ -73,8 +73,9 @@ def deployed_services() -> set[str]:
     run = commands(load("deploy.yml"))
     names = re.findall(r"gcloud functions deploy (\w+)", run)
     names += re.findall(r"^\s*deploy_trigger (\w+) ", run, re.MULTILINE)
-    for loop in re.findall(r"^\s*for function in ([\w ]+); do", run, re.MULTILINE):
-        names += loop.split()
+    # A loop's list may go on over lines ("\" at their ends).
+    for loop in re.findall(r"^\s*for function in ((?:[\w ]|\\\n)+); do", run, re.MULTILINE):
+        names += loop.replace("\\\n", " ").split()
     return {service_name(n) for n in names}
 
 

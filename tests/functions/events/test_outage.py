@@ -99,7 +99,10 @@ class World:
         """The relay's next scheduled call, once the lease of the call that failed ran out."""
         self.db()  # the emulator's address, in the environment
         settings = Settings(
-            project=TEST_PROJECT, webhook_sink="direct", webhook_allow_private_urls=True
+            project=TEST_PROJECT,
+            webhook_sink="direct",
+            webhook_allow_private_urls=True,
+            webhook_secrets_local_key=LOCAL_KEY,  # the key the endpoint's secret is sealed with
         )
         later = Shifted(timedelta(minutes=2))
         return run_relay(build_relay_handler(settings, None, None, later))

@@ -19,6 +19,7 @@ from diffio_progress.bench.rpc_count import (
 from diffio_progress.functions.config import Settings
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.firestore import FirestoreConnection
+from diffio_progress.functions.secret_box import LocalKey, SecretBox
 from diffio_progress.functions.webhooks.endpoint_store import EndpointStore, new_signing_secret
 from diffio_progress.functions.webhooks.keys import KeyStore
 from diffio_progress.functions.webhooks.log_handlers import ListEventsHandler
@@ -26,7 +27,7 @@ from diffio_progress.functions.webhooks.sinks import DirectWebhooks
 from diffio_progress.functions.webhooks.wiring import build_direct_log
 from tests.functions.webhooks.log_world import ago, seed_event
 from tests.functions.webhooks.world import make_key
-from tests.project import ROOT, TEST_PROJECT, WEBHOOK_DATABASE
+from tests.project import LOCAL_KEY, ROOT, TEST_PROJECT, WEBHOOK_DATABASE
 from tests.seed import Seeder
 
 
@@ -36,7 +37,9 @@ def counted_list_events(counter: RpcCounter) -> flask.Flask:
         5.0, lambda: CountingClient(counter, project=TEST_PROJECT, database=WEBHOOK_DATABASE)
     )
     sink = DirectWebhooks(
-        EndpointStore(webhooks), PinnedPoster(allow_private=True), new_signing_secret
+        EndpointStore(webhooks, SecretBox(LocalKey.from_base64(LOCAL_KEY))),
+        PinnedPoster(allow_private=True),
+        new_signing_secret,
     )
     settings = Settings(project=TEST_PROJECT, webhook_sink="direct")
     log = build_direct_log(settings, sink)
