@@ -14,8 +14,11 @@ run: $(STAMP)
 ## test: the whole suite, on a Firestore emulator the tests start themselves
 # Most tests wait on an emulator or a served function, so a few workers beat the cores;
 # each worker starts its own emulator. TEST_WORKERS=0 runs in one process.
+# The emulator's class archive is made once per machine (a few seconds, then each emulator
+# start costs half the CPU; diffio_progress/tools/class_archive.py); where none can be, no matter.
 TEST_WORKERS ?= 3
 test: $(STAMP)
+	$(PY) -m diffio_progress.tools.class_archive
 	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+COMPLETIONS = Path("data", "cli", "gcloud_completions.py")
 
 
 @functools.cache
@@ -18,14 +21,18 @@ def tree() -> dict[str, Any]:
     gcloud = shutil.which("gcloud")
     if gcloud is None:
         pytest.fail("gcloud is needed to check the deploy's commands and flags", pytrace=False)
-    root = subprocess.run(
-        [gcloud, "info", "--format=value(installation.sdk_root)"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.strip()
-    path = Path(root) / "data" / "cli" / "gcloud_completions.py"
+    # .../google-cloud-sdk/bin/gcloud, possibly behind a symlink: its SDK is two folders up.
+    # Asking `gcloud info` costs a second and a half of CPU in each worker that checks.
+    path = Path(os.path.realpath(gcloud)).parent.parent / COMPLETIONS
+    if not path.is_file():
+        root = subprocess.run(
+            [gcloud, "info", "--format=value(installation.sdk_root)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        path = Path(root) / COMPLETIONS
     spec = importlib.util.spec_from_file_location("gcloud_completions", path)
     assert spec and spec.loader, path
     module = importlib.util.module_from_spec(spec)

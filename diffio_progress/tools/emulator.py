@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from .class_archive import archive_for
 from .processes import stop_group
 
 INSTALL_HELP = """\
@@ -143,11 +144,13 @@ class FirestoreEmulator:
         port: int | None = None,
         rules: Path | None = None,
         startup_timeout: float = 90.0,
+        java_options: str = "",
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.rules = rules
         self.startup_timeout = startup_timeout
+        self.java_options = java_options
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -161,9 +164,17 @@ class FirestoreEmulator:
         if self._log is not None:
             self._log.close()
         self._log = tempfile.NamedTemporaryFile(prefix="firestore-emulator-", suffix=".log")
+        env = jvm_environment()
+        archive = archive_for(command, JVM_OPTIONS)
+        # JDK_JAVA_OPTIONS, read by the java launcher only, so JAVA_TOOL_OPTIONS stays as it was.
+        extra = [self.java_options] if self.java_options else []
+        if not extra and archive is not None and archive.is_file():
+            extra = [f"-XX:SharedArchiveFile={archive}"]
+        if extra:
+            env["JDK_JAVA_OPTIONS"] = " ".join(filter(None, [env.get("JDK_JAVA_OPTIONS"), *extra]))
         self.process = subprocess.Popen(
             command,
-            env=jvm_environment(),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -179,10 +190,10 @@ class FirestoreEmulator:
         self.stop()
         raise RuntimeError(f"Firestore emulator did not start in time:\n{self.log_tail()}")
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10.0) -> None:
         process, self.process = self.process, None
         if process is not None:
-            stop_group(process)
+            stop_group(process, grace)
 
     def close(self) -> None:
         """Stop it and close its log (a log left open is a ResourceWarning when collected)."""
