@@ -27,13 +27,27 @@ from tests.seed import MINTED_KEYS, MINTED_SECRETS, Seeder
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``slow`` run first (the order is otherwise kept).
+    """Tests marked ``slow`` run first, one at the head of each worker's first batch.
 
     Each is half a minute of real deadlines and restarts. Started late, one of them
     alone holds the run open after every other test has finished; started first,
     they run beside the many short tests that xdist hands out as workers free up.
+    xdist's load scheduler gives each worker a first batch of consecutive tests (a
+    quarter of its share), so the slow tests stand one batch apart: side by side,
+    they would all be one worker's. The order is otherwise kept.
     """
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    rest = [item for item in items if item.get_closest_marker("slow") is None]
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    batch = max(len(items) // workers // 4, 2)
+    ordered: list[pytest.Item] = []
+    for index, item in enumerate(slow):
+        if index < workers:  # one at the head of each first batch
+            ordered += [item, *rest[: batch - 1]]
+            rest = rest[batch - 1 :]
+        else:  # the rest first in what is handed out next
+            ordered.append(item)
+    items[:] = ordered + rest
 
 
 @pytest.fixture(scope="session")
