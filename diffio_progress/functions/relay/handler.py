@@ -29,6 +29,11 @@ class RelayHandler(ScheduledHandler):
         super().__init__(settings, relay)
         self.relay = relay
 
+    def close(self) -> None:
+        """Release the sink's connections (a deployed instance keeps them for its life)."""
+        if self.relay.deliverer is not None:
+            self.relay.deliverer.sink.close()
+
 
 def build_relay_handler(
     settings: Settings,

@@ -90,7 +90,7 @@ class Harness:
     db: firestore.Client
     webhooks_db: firestore.Client
     counter: RpcCounter
-    built: list[EventHandler] = field(default_factory=list)
+    built: list[EventHandler | RelayHandler] = field(default_factory=list)
 
     def handler(self, poster: PinnedPoster | None = None, **settings: Any) -> EventHandler:
         connection = FirestoreConnection(5.0, client_factory(self.counter, TEST_PROJECT))
@@ -166,7 +166,9 @@ def relay_handler(
         client_factory(harness.counter, TEST_PROJECT, WEBHOOK_DATABASE),
         database=WEBHOOK_DATABASE,
     )
-    return build_relay_handler(Settings(project=TEST_PROJECT, **settings), webhooks, poster, clock)
+    built = build_relay_handler(Settings(project=TEST_PROJECT, **settings), webhooks, poster, clock)
+    harness.built.append(built)  # closed with the test: a Svix sink holds pooled connections
+    return built
 
 
 def run_relay(handler: RelayHandler) -> dict[str, int]:
