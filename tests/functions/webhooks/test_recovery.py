@@ -193,7 +193,7 @@ def test_recovered_events_are_sent_by_the_relay_in_order_as_recover_attempts(
     from diffio_progress.functions.events.pinned_post import PinnedPoster
     from diffio_progress.functions.relay.handler import build_relay_handler
     from tests.functions.events.harness import run_relay
-    from tests.project import TEST_PROJECT
+    from tests.project import LOCAL_KEY, TEST_PROJECT
 
     db = webhooks_db
     types = ["generation.queued", "generation.processing", "generation.completed"]
@@ -211,7 +211,10 @@ def test_recovered_events_are_sent_by_the_relay_in_order_as_recover_attempts(
     answer = api.recover(writer, mode="live", since=ago(hours=1).isoformat()).get_json()
     assert answer == {"recovered": 3}
     settings = Settings(
-        project=TEST_PROJECT, webhook_sink="direct", webhook_allow_private_urls=True
+        project=TEST_PROJECT,
+        webhook_sink="direct",
+        webhook_allow_private_urls=True,
+        webhook_secrets_local_key=LOCAL_KEY,  # configure sealed the secret with it
     )
     relay = build_relay_handler(settings, poster=PinnedPoster(allow_private=True))
     counts = run_relay(relay)
