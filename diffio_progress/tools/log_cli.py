@@ -151,7 +151,8 @@ def describe(command: str, answer: dict[str, Any], key_id: str, mode: str) -> st
                 "configure enables it, then `recover` sends what was skipped."
             )
         if answer["nextCursor"]:
-            lines.append(f"More: --cursor {answer['nextCursor']}")
+            # With "=": a cursor may begin with "-", which argparse would take for an option.
+            lines.append(f"More: --cursor={answer['nextCursor']}")
         return "\n".join(lines) + "\n"
     if command == "attempts":
         rows = [

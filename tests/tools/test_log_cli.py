@@ -43,18 +43,15 @@ def test_an_operator_lists_recovers_and_resends_a_keys_events(
     assert delivered["eventId"] in lines[0] and failed["eventId"] in lines[1]
     assert "failed (1 attempt(s), last HTTP 500)" in lines[1]
     assert lines[2].startswith("No live endpoint")
+    code, out, _ = run_cli("webhooks", "events", "--key-id", "key_ops", "--limit", "1")
+    more = out.splitlines()[-1]
+    assert code == 0 and more.startswith("More: --cursor=")  # pasteable even when it is "-..."
     code, out, _ = run_cli("webhooks", "events", "--key-id", "key_ops", "--limit", "1", "--json")
     answer = json.loads(out)
     assert [e["eventId"] for e in answer["events"]] == [delivered["eventId"]]
+    assert more == f"More: --cursor={answer['nextCursor']}"
     code, out, _ = run_cli(
-        "webhooks",
-        "events",
-        "--key-id",
-        "key_ops",
-        "--limit",
-        "1",
-        "--cursor",
-        answer["nextCursor"],
+        "webhooks", "events", "--key-id", "key_ops", "--limit", "1", more.removeprefix("More: ")
     )
     assert failed["eventId"] in out and "More:" not in out
 
