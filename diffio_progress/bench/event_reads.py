@@ -14,6 +14,7 @@ from its creation until it is complete. Loopback only.
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
 from collections import Counter, defaultdict
@@ -24,7 +25,7 @@ import flask
 from cloudevents.http import from_http
 
 from diffio_progress.core.events import job_status, parse_target
-from diffio_progress.functions.config import Settings
+from diffio_progress.functions.config import WEBHOOK_SECRETS_LOCAL_KEY, Settings
 from diffio_progress.functions.events.wiring import build_event_handler
 from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.progress.handler import ProgressHandler
@@ -97,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         ).start()
         stack.callback(receiver.stop)
         create_endpoint(db, key_id, receiver.url, secret)
-        settings = Settings(project=PROJECT, webhook_sink="direct", webhook_allow_private_urls=True)
+        settings = Settings(
+            project=PROJECT,
+            webhook_sink="direct",
+            webhook_allow_private_urls=True,
+            webhook_secrets_local_key=os.environ[WEBHOOK_SECRETS_LOCAL_KEY],  # bench/__init__.py
+        )
         connection = FirestoreConnection(5.0, client_factory(event_counter, PROJECT))
         handler = build_event_handler(settings, connection)
 

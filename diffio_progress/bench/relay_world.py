@@ -8,6 +8,7 @@ every minute. What each delivery's attempts were is read from ``webhookAttempts`
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from google.cloud import firestore
 
 from diffio_progress.core.retry_schedule import DEFAULT_SCHEDULE, parse_schedule, scaled
 from diffio_progress.functions import logs
-from diffio_progress.functions.config import Settings
+from diffio_progress.functions.config import WEBHOOK_SECRETS_LOCAL_KEY, Settings
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.firestore import FirestoreConnection
 from diffio_progress.functions.relay.handler import build_relay_handler
@@ -46,6 +47,8 @@ def bench_settings(**overrides: Any) -> Settings:
         "firestore_timeout": 3.0,
         "retry_schedule": SCHEDULE,
         "webhook_disable_after_hours": 120 / SCALE,
+        # The key the bench's endpoints are sealed with (bench/__init__.py makes it).
+        "webhook_secrets_local_key": os.environ.get(WEBHOOK_SECRETS_LOCAL_KEY, ""),
         **overrides,
     }
     return Settings(**fields)
