@@ -251,7 +251,9 @@ class Outbox:
 
         A conditional write on the update time the caller read: a live lease is
         never retaken, whoever holds it (even the same CloudEvent). On a
-        conflict, the document is read once more and claimed if it is free.
+        conflict, or when the caller's copy shows a lease (which may have ended
+        since: a sender waiting for it must see it end), the document is read
+        once more and claimed if it is free.
         """
         for fresh_read in (False, True):
             if fresh_read:
@@ -260,7 +262,9 @@ class Outbox:
                     return None
             now = self.clock()
             if event.leased(now):
-                return None
+                if fresh_read:
+                    return None
+                continue
             until = now + timedelta(seconds=lease_seconds)
             path = outbox_path(*event.parent, event.event_type)
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -155,6 +156,35 @@ def test_a_call_waits_briefly_for_a_lease_that_ends_and_then_sends_the_next_even
     ref.update({f"deliveries.{endpoint_id}.nextAttemptAt": now, "dueAt": now})
     lease(harness.webhooks_db, COMPLETED_EVENT, now + timedelta(seconds=0.5), "ce-other")
     outcome = harness.send(handler, done)  # Eventarc's duplicate of the same write
+    assert outcome.fields["delivered"] == [COMPLETED_EVENT]
+    kinds = [p["eventType"] for p in received(receiver)]
+    assert kinds == [QUEUED_EVENT, COMPLETED_EVENT, COMPLETED_EVENT]
+
+
+def test_a_call_sees_a_long_lease_end_early_and_sends_the_next_event_itself(
+    writes: Writes, harness: Harness, receiver: Receiver
+) -> None:
+    # The usual race: the holder's lease runs for half a minute, but its send takes
+    # milliseconds and it lets go at once. The waiting call must notice (its own copy
+    # still shows the long lease), not leave the event to the relay's next pass.
+    endpoint_id, _ = harness.endpoint(receiver.url)
+    handler = direct(harness)
+    harness.send(handler, writes.generation())
+    writes.job("preProcessing", "complete", 100)
+    done = writes.job("inference", "complete", 100)
+    receiver.behaviour = "status:503"
+    harness.send(handler, done)  # completed: recorded, its delivery failed once
+    receiver.behaviour = "ok"
+    ref = harness.webhooks_db.document(*outbox_path(PROJECT_ID, GENERATION_ID, COMPLETED_EVENT))
+    now = datetime.now(UTC)
+    ref.update({f"deliveries.{endpoint_id}.nextAttemptAt": now, "dueAt": now})
+    lease(harness.webhooks_db, COMPLETED_EVENT, now + timedelta(seconds=60), "ce-other")
+    release = threading.Timer(0.3, ref.update, ({"deliveringUntil": firestore.DELETE_FIELD},))
+    release.start()
+    try:
+        outcome = harness.send(handler, done)  # Eventarc's duplicate of the same write
+    finally:
+        release.join()
     assert outcome.fields["delivered"] == [COMPLETED_EVENT]
     kinds = [p["eventType"] for p in received(receiver)]
     assert kinds == [QUEUED_EVENT, COMPLETED_EVENT, COMPLETED_EVENT]
