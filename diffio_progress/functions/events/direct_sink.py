@@ -41,8 +41,8 @@ from ..clock import utcnow
 from ..firestore import FirestoreConnection
 from ..secret_box import SecretBox, opened
 from .outbox import OutboxEvent
-from .pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
-from .sinks import CALL_DEADLINE_SECONDS, ENDPOINT, OURS, SendResult
+from .pinned_post import DeliveryRefused, PinnedPoster
+from .sinks import CALL_DEADLINE_SECONDS, ENDPOINT, OURS, SendResult, posted
 
 log = logging.getLogger(__name__)
 
@@ -225,14 +225,9 @@ class DirectSession:
         self, endpoint: Endpoint, body: bytes, headers: dict[str, str], deadline: float
     ) -> SendResult:
         """One endpoint's attempt, its outcome safe to log and store."""
-        started = time.monotonic()
         endpoint_id = endpoint.endpoint_id
-
-        def took() -> int:
-            return round((time.monotonic() - started) * 1000)
-
         try:
-            answer = self._sink.poster.answer(endpoint.url, body, headers, deadline)
+            return posted(self._sink.poster, endpoint_id, endpoint.url, body, headers, deadline)
         except DeliveryRefused as refused:
             # Never retried: the rule will refuse it again.
             self._endpoints[endpoint_id] = None
@@ -243,24 +238,6 @@ class DirectSession:
                 extra={"fields": {"endpointId": endpoint_id}},
             )
             return SendResult(endpoint_id, skipped=True, error=str(refused))
-        except DeliveryError as failed:
-            got = failed.answer
-            return SendResult(
-                endpoint_id,
-                http_status=failed.status,
-                error=str(failed),
-                retry_after=got.retry_after if got else None,
-                response=got.response if got else None,
-                duration_ms=took(),
-                failure_kind=ENDPOINT,
-            )
-        return SendResult(
-            endpoint_id,
-            True,
-            http_status=answer.status,
-            response=answer.response,
-            duration_ms=took(),
-        )
 
     def health_change(self, result: SendResult, now: datetime) -> dict[str, Any] | None:
         """The endpoint fields this attempt changes; the session's copy follows at once."""

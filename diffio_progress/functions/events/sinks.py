@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from diffio_progress.core.ssrf import WebhookUrl
+
 from .outbox import OutboxEvent
+from .pinned_post import DeliveryError, PinnedPoster
 
 ENDPOINT, OURS = "endpoint", "ours"
 # One session's sends (up to three events, each to every endpoint at once) end by then;
@@ -33,6 +38,43 @@ class SendResult:
     response: str | None = None
     duration_ms: int = 0
     failure_kind: str | None = None
+
+
+def posted(
+    poster: PinnedPoster,
+    endpoint_id: str,
+    url: WebhookUrl,
+    body: bytes,
+    headers: Mapping[str, str],
+    deadline: float | None,
+) -> SendResult:
+    """One POST to an endpoint as its attempt's outcome: a 2xx, or a failure at the client's
+    side. ``DeliveryRefused`` (the URL rules) is raised: each caller treats it its own way."""
+    started = time.monotonic()
+    try:
+        answer = poster.answer(url, body, headers, deadline)
+    except DeliveryError as failed:
+        got = failed.answer
+        return SendResult(
+            endpoint_id,
+            http_status=failed.status,
+            error=str(failed),
+            retry_after=got.retry_after if got else None,
+            response=got.response if got else None,
+            duration_ms=_since(started),
+            failure_kind=ENDPOINT,
+        )
+    return SendResult(
+        endpoint_id,
+        True,
+        http_status=answer.status,
+        response=answer.response,
+        duration_ms=_since(started),
+    )
+
+
+def _since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
 
 
 class SinkSession(Protocol):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -28,8 +27,8 @@ from diffio_progress.core.webhook_records import webhook_view
 from diffio_progress.core.webhook_requests import ConfigureRequest
 
 from ..events.direct_sink import body_bytes, signed_headers
-from ..events.pinned_post import DeliveryError, DeliveryRefused, PinnedPoster
-from ..events.sinks import ENDPOINT, OURS, SendResult
+from ..events.pinned_post import DeliveryRefused, PinnedPoster
+from ..events.sinks import ENDPOINT, OURS, SendResult, posted
 from ..secret_box import opened
 from .endpoint_store import EndpointStore
 
@@ -173,36 +172,14 @@ class DirectWebhooks:
         deadline; its outcome as the event function's sender reports one."""
         body = body_bytes(payload)
         headers = signed_headers(endpoint.secrets, payload["eventId"], body, now)
-        started = time.monotonic()
         endpoint_id = endpoint.endpoint_id
         try:
-            answer = self.poster.answer(endpoint.url, body, headers, deadline)
+            return posted(self.poster, endpoint_id, endpoint.url, body, headers, deadline)
         except DeliveryRefused as refused:
             return SendResult(endpoint_id, error=str(refused), failure_kind=ENDPOINT)
-        except DeliveryError as failed:
-            got = failed.answer
-            return SendResult(
-                endpoint_id,
-                http_status=failed.status,
-                error=str(failed),
-                response=got.response if got else None,
-                duration_ms=_since(started),
-                failure_kind=ENDPOINT,
-            )
-        return SendResult(
-            endpoint_id,
-            True,
-            http_status=answer.status,
-            response=answer.response,
-            duration_ms=_since(started),
-        )
 
 
 def delivery_answer(result: SendResult) -> dict[str, Any]:
     """The ``delivery`` object of a synchronous send's answer."""
     status = "delivered" if result.ok else "failed"
     return {"status": status, "httpStatus": result.http_status, "error": result.error}
-
-
-def _since(started: float) -> int:
-    return round((time.monotonic() - started) * 1000)
