@@ -139,9 +139,11 @@ def test_a_live_lease_is_never_retaken_not_even_by_the_same_cloud_event(
         assert "deliveringUntil" not in doc
 
 
-def test_a_call_waits_briefly_for_a_lease_that_ends_and_then_sends_the_next_event(
+def completed_due_again(
     writes: Writes, harness: Harness, receiver: Receiver
-) -> None:
+) -> tuple[EventHandler, Event, firestore.DocumentReference]:
+    """A generation whose ``completed`` failed once and is due again now: the handler, the
+    write that recorded it (to send again, as Eventarc's duplicate) and its outbox document."""
     endpoint_id, _ = harness.endpoint(receiver.url)
     handler = direct(harness)
     harness.send(handler, writes.generation())
@@ -150,10 +152,18 @@ def test_a_call_waits_briefly_for_a_lease_that_ends_and_then_sends_the_next_even
     receiver.behaviour = "status:503"
     harness.send(handler, done)  # completed: recorded, its delivery failed once
     receiver.behaviour = "ok"
-    # Due again, and a racing call holds its lease and finishes within a moment.
     ref = harness.webhooks_db.document(*outbox_path(PROJECT_ID, GENERATION_ID, COMPLETED_EVENT))
     now = datetime.now(UTC)
     ref.update({f"deliveries.{endpoint_id}.nextAttemptAt": now, "dueAt": now})
+    return handler, done, ref
+
+
+def test_a_call_waits_briefly_for_a_lease_that_ends_and_then_sends_the_next_event(
+    writes: Writes, harness: Harness, receiver: Receiver
+) -> None:
+    handler, done, _ = completed_due_again(writes, harness, receiver)
+    # Due again, and a racing call holds its lease and finishes within a moment.
+    now = datetime.now(UTC)
     lease(harness.webhooks_db, COMPLETED_EVENT, now + timedelta(seconds=0.5), "ce-other")
     outcome = harness.send(handler, done)  # Eventarc's duplicate of the same write
     assert outcome.fields["delivered"] == [COMPLETED_EVENT]
@@ -167,17 +177,8 @@ def test_a_call_sees_a_long_lease_end_early_and_sends_the_next_event_itself(
     # The usual race: the holder's lease runs for half a minute, but its send takes
     # milliseconds and it lets go at once. The waiting call must notice (its own copy
     # still shows the long lease), not leave the event to the relay's next pass.
-    endpoint_id, _ = harness.endpoint(receiver.url)
-    handler = direct(harness)
-    harness.send(handler, writes.generation())
-    writes.job("preProcessing", "complete", 100)
-    done = writes.job("inference", "complete", 100)
-    receiver.behaviour = "status:503"
-    harness.send(handler, done)  # completed: recorded, its delivery failed once
-    receiver.behaviour = "ok"
-    ref = harness.webhooks_db.document(*outbox_path(PROJECT_ID, GENERATION_ID, COMPLETED_EVENT))
+    handler, done, ref = completed_due_again(writes, harness, receiver)
     now = datetime.now(UTC)
-    ref.update({f"deliveries.{endpoint_id}.nextAttemptAt": now, "dueAt": now})
     lease(harness.webhooks_db, COMPLETED_EVENT, now + timedelta(seconds=60), "ce-other")
     release = threading.Timer(0.3, ref.update, ({"deliveringUntil": firestore.DELETE_FIELD},))
     release.start()
