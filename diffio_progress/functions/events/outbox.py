@@ -104,8 +104,19 @@ def read_event(
 
 
 def from_snapshot(snapshot: Any) -> OutboxEvent | None:
-    """A snapshot of ``.../generations/{g}/events/{type}`` as an event (the relay's query)."""
+    """A snapshot of ``.../generations/{g}/events/{type}`` as an event (the relay's query).
+
+    Any other ``events`` document (a test event's, say) is not one: None, with a warning,
+    so one stray document never stops the relay's pass for everybody.
+    """
     parts = snapshot.reference.path.split("/")
+    if len(parts) != 6 or parts[0] != "apiProjects" or parts[2] != "generations":
+        log.warning(
+            "%s is not a generation's outbox event; the relay leaves it",
+            snapshot.reference.path,
+            extra={"fields": {"document": snapshot.reference.path}},
+        )
+        return None
     return read_event(parts[1], parts[3], parts[5], snapshot.to_dict() or {}, snapshot.update_time)
 
 

@@ -247,3 +247,19 @@ def test_main_py_serves_the_relay_post_only_answering_its_counters(
     finally:
         reset_default_relay_handler()
     assert len(receiver.received) == 2
+
+
+def test_a_stray_due_document_outside_any_outbox_never_stops_the_relay(
+    writes: Writes, harness: Harness, receiver: Receiver, webhooks_db: firestore.Client
+) -> None:
+    receiver.behaviour = "status:500"
+    endpoint_id, _ = harness.endpoint(receiver.url)
+    harness.send(direct(harness), writes.generation())  # queued: failed once, due in 5 s
+    # A test event's document is in the `events` collection group too; it never has dueAt,
+    # but one that did (an operator's edit, a bug) must not fail every pass of the relay.
+    past = datetime.now(UTC) - timedelta(hours=1)
+    webhooks_db.document("webhookTests", "key_x", "events", "evt_stray").set({"dueAt": past})
+    receiver.behaviour = "ok"
+    counts = run_relay(relay_handler(harness, Shifted(timedelta(minutes=1))))
+    assert counts == {**NOTHING, "due": 1, "delivered": 1}
+    assert delivery(harness, QUEUED_EVENT, endpoint_id)["status"] == "delivered"
