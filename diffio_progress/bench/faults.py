@@ -21,7 +21,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from diffio_progress.functions.events.outbox import OutboxEvent
+from diffio_progress.functions.events.outbox_event import OutboxEvent
 from diffio_progress.functions.events.sinks import SendResult, Sink, SinkSession
 
 

@@ -17,7 +17,8 @@ from diffio_progress.core.reaping import Cursor
 from diffio_progress.core.stages import PENDING, LiveExecution
 from diffio_progress.functions.events.direct_sink import DirectSink
 from diffio_progress.functions.events.marks import Marker
-from diffio_progress.functions.events.outbox import Outbox, OutboxEvent, Stored
+from diffio_progress.functions.events.outbox import Outbox, Stored
+from diffio_progress.functions.events.outbox_event import OutboxEvent
 from diffio_progress.functions.events.pinned_post import PinnedPoster
 from diffio_progress.functions.events.recording import new_event
 from diffio_progress.functions.firestore import FirestoreConnection

@@ -33,7 +33,8 @@ from diffio_progress.core.deliveries import (
 from diffio_progress.core.retry_schedule import Schedule, retry_after
 
 from .marks import Attempted, Marker
-from .outbox import Outbox, OutboxEvent
+from .outbox import Outbox
+from .outbox_event import OutboxEvent
 from .sinks import Sink, SinkSession
 
 log = logging.getLogger("diffio_progress.events")

@@ -40,7 +40,7 @@ from diffio_progress.core.webhook_records import LIVE, mode_of
 from ..clock import utcnow
 from ..firestore import FirestoreConnection
 from ..secret_box import SecretBox, opened
-from .outbox import OutboxEvent
+from .outbox_event import OutboxEvent
 from .pinned_post import DeliveryRefused, PinnedPoster
 from .sinks import CALL_DEADLINE_SECONDS, ENDPOINT, OURS, SendResult, posted
 

@@ -32,7 +32,8 @@ from ..store import FirestoreStore
 from .cloud_event import DocumentWrite, MalformedEvent, decode
 from .delivery import Deliverer
 from .marks import Marker
-from .outbox import NewEvent, Outbox, OutboxEvent, Recorded, Stored
+from .outbox import NewEvent, Outbox, Recorded, Stored
+from .outbox_event import OutboxEvent
 from .recording import new_event
 from .sinks import Sink, SinkSession
 

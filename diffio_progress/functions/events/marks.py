@@ -32,7 +32,7 @@ from diffio_progress.core.events import outbox_path
 from diffio_progress.core.webhook_records import LIVE
 
 from ..firestore import FirestoreConnection
-from .outbox import OutboxEvent, due_fields
+from .outbox_event import OutboxEvent, due_fields
 from .sinks import SendResult
 
 log = logging.getLogger("diffio_progress.events")

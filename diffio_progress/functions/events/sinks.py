@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from diffio_progress.core.ssrf import WebhookUrl
 
-from .outbox import OutboxEvent
+from .outbox_event import OutboxEvent
 from .pinned_post import DeliveryError, PinnedPoster
 
 ENDPOINT, OURS = "endpoint", "ours"

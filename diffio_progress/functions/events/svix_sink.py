@@ -19,7 +19,7 @@ import httpx
 from diffio_progress.core.deliveries import SVIX_DELIVERY, Delivery, scheduled
 
 from ..caches import LockedCache
-from .outbox import OutboxEvent
+from .outbox_event import OutboxEvent
 from .sinks import OURS, SendResult
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from diffio_progress.core.deliveries import RELAY_TRIGGER
 from diffio_progress.core.events import EVENTS, RANKS
 
 from ..events.delivery import Deliverer, Tally
-from ..events.outbox import Outbox, OutboxEvent, from_snapshot
+from ..events.outbox import Outbox
+from ..events.outbox_event import OutboxEvent, from_snapshot
 from ..events.sinks import SinkSession
 
 log = logging.getLogger("diffio_progress.relay")

@@ -28,7 +28,7 @@ from diffio_progress.core.delivery_marks import RECOVERABLE, recovered
 from diffio_progress.core.errors import DeliveryInProgress, EventNotFound
 from diffio_progress.core.log_views import ATTEMPTS
 
-from ..events.outbox import due_fields
+from ..events.outbox_event import due_fields
 from ..events.sinks import SendResult
 from ..firestore import FirestoreConnection
 from ..store import Document

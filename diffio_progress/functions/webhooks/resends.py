@@ -28,7 +28,8 @@ from diffio_progress.core.log_cursor import TESTS
 from ..events.delivery import LEASE_MARGIN_SECONDS
 from ..events.direct_sink import DirectSink
 from ..events.marks import Attempted, Marker
-from ..events.outbox import Outbox, read_event
+from ..events.outbox import Outbox
+from ..events.outbox_event import read_event
 from ..events.sinks import SendResult
 from .log_store import Found
 from .log_writes import DeliveryLogWrites, log_attempt
