@@ -14,7 +14,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from google.api_core import exceptions as google_exceptions
@@ -27,6 +27,7 @@ from diffio_progress.core.deliveries import (
     all_delivered,
     delivery_summary,
 )
+from diffio_progress.core.delivery_marks import attempt_document
 from diffio_progress.core.endpoints import ENDPOINTS
 from diffio_progress.core.events import outbox_path
 from diffio_progress.core.webhook_records import LIVE
@@ -56,6 +57,46 @@ class Attempted:
     at: datetime
 
 
+def outcome_of(result: SendResult) -> dict[str, Any]:
+    """What ``core.delivery_marks.attempt_document`` stores of an attempt's outcome."""
+    return {
+        "ok": result.ok,
+        "httpStatus": result.http_status,
+        "error": result.error,
+        "durationMs": result.duration_ms,
+        "response": result.response,
+        "failureKind": result.failure_kind,
+    }
+
+
+def log_attempt(
+    event_id: Any, event_type: Any, result: SendResult, status: str, trigger: str, **more: Any
+) -> None:
+    """delivery-contract.md §6: the one log line of every attempt, of a generation event or a
+    test event alike; never a URL, a key or a secret."""
+    fields: dict[str, Any] = {
+        "deliveryStatus": status,
+        "httpStatus": result.http_status,
+        "endpointId": result.endpoint_id,
+        "eventId": event_id,
+        "eventType": event_type,
+        "trigger": trigger,
+        **more,
+        "durationMs": result.duration_ms,
+    }
+    if not result.ok and not result.skipped:
+        fields.update(failureKind=result.failure_kind, error=result.error)
+    level = logging.INFO if result.ok or result.skipped else logging.WARNING
+    log.log(
+        level,
+        "attempt of %s to %s: %s",
+        event_type,
+        result.endpoint_id,
+        status,
+        extra={"fields": fields},
+    )
+
+
 class Marker:
     """Writes marks, attempts and health through the ``webhooks`` connection; thread-safe."""
 
@@ -66,7 +107,7 @@ class Marker:
         attempt_ids: Callable[[], str] = new_attempt_id,
     ) -> None:
         self.connection = connection
-        self.keep = timedelta(days=log_days)
+        self.log_days = log_days
         self.attempt_ids = attempt_ids
 
     def mark(
@@ -119,50 +160,35 @@ class Marker:
         return True
 
     def _record(self, event: OutboxEvent, attempt: Attempted, attempt_id: str) -> dict[str, Any]:
-        result = attempt.result
-        record: dict[str, Any] = {
-            "attemptId": attempt_id,
+        fields = {
             "eventId": event.event_id,
             "eventType": event.event_type,
             "apiKeyId": event.api_key_id,
             "mode": LIVE,
-            "endpointId": result.endpoint_id,
-            "at": attempt.at,
-            "trigger": attempt.trigger,
-            "status": "delivered" if result.ok else "failed",
-            "httpStatus": result.http_status,
-            "error": result.error,
-            "durationMs": result.duration_ms,
-            "response": result.response,
-            "expiresAt": attempt.at + self.keep,
         }
-        if not result.ok:
-            record["failureKind"] = result.failure_kind
-        return record
+        result = attempt.result
+        outcome = outcome_of(result)
+        return attempt_document(
+            attempt_id,
+            fields,
+            result.endpoint_id,
+            attempt.trigger,
+            outcome,
+            attempt.at,
+            self.log_days,
+        )
 
     def _log(self, event: OutboxEvent, attempt: Attempted) -> None:
         result = attempt.result
-        fields = {
-            "deliveryStatus": "skipped" if result.skipped else attempt.after.status,
-            "httpStatus": result.http_status,
-            "endpointId": result.endpoint_id,
-            "eventId": event.event_id,
-            "eventType": event.event_type,
-            "generationId": event.generation_id,
-            "trigger": attempt.trigger,
-            "attempt": attempt.after.attempts,
-            "durationMs": result.duration_ms,
-        }
-        if not result.ok and not result.skipped:
-            fields.update(failureKind=result.failure_kind, error=result.error)
-        level = logging.INFO if result.ok or result.skipped else logging.WARNING
-        log.log(
-            level,
-            "attempt of %s to %s: %s",
+        status = "skipped" if result.skipped else attempt.after.status
+        log_attempt(
+            event.event_id,
             event.event_type,
-            result.endpoint_id,
-            fields["deliveryStatus"],
-            extra={"fields": fields},
+            result,
+            status,
+            attempt.trigger,
+            generationId=event.generation_id,
+            attempt=attempt.after.attempts,
         )
 
     def health(self, endpoint_id: str, changes: Mapping[str, Any]) -> None:

@@ -29,7 +29,6 @@ from diffio_progress.core.errors import DeliveryInProgress, EventNotFound
 from diffio_progress.core.log_views import ATTEMPTS
 
 from ..events.outbox_event import due_fields
-from ..events.sinks import SendResult
 from ..firestore import FirestoreConnection
 from ..store import Document
 from .log_store import DeliveryLogStore, Path
@@ -39,31 +38,6 @@ log = logging.getLogger("diffio_progress.events")
 RECOVER_BATCH = 200
 _RECOVER_ROUNDS = 5
 _OUTBOX_DEPTH = 6  # apiProjects/{p}/generations/{g}/events/{type}
-
-
-def log_attempt(event: Document, result: SendResult, status: str, trigger: str) -> None:
-    """delivery-contract.md §6: one line per attempt of a test event, as the event function's
-    ``Marker`` writes one per attempt of a generation event; never a URL, a key or a secret."""
-    fields: dict[str, Any] = {
-        "deliveryStatus": status,
-        "httpStatus": result.http_status,
-        "endpointId": result.endpoint_id,
-        "eventId": event.get("eventId"),
-        "eventType": event.get("eventType"),
-        "trigger": trigger,
-        "durationMs": result.duration_ms,
-    }
-    if not result.ok:
-        fields.update(failureKind=result.failure_kind, error=result.error)
-    level = logging.INFO if result.ok else logging.WARNING
-    log.log(
-        level,
-        "attempt of %s to %s: %s",
-        trigger,
-        result.endpoint_id,
-        status,
-        extra={"fields": fields},
-    )
 
 
 class _Scope(NamedTuple):

@@ -27,19 +27,15 @@ from diffio_progress.core.log_cursor import TESTS
 
 from ..events.delivery import LEASE_MARGIN_SECONDS
 from ..events.direct_sink import DirectSink
-from ..events.marks import Attempted, Marker
+from ..events.marks import Attempted, Marker, log_attempt, new_attempt_id, outcome_of
 from ..events.outbox import Outbox
 from ..events.outbox_event import read_event
 from ..events.sinks import SendResult
 from .log_store import Found
-from .log_writes import DeliveryLogWrites, log_attempt
+from .log_writes import DeliveryLogWrites
 from .sinks import DirectWebhooks
 
 log = logging.getLogger(__name__)
-
-
-def new_attempt_id() -> str:
-    return "att_" + secrets.token_hex(16)
 
 
 class Resends:
@@ -130,10 +126,10 @@ class Resends:
             "deliveryStatus": status,
         }
         record = attempt_document(
-            attempt_id, event, endpoint_id, trigger, _outcome(result), now, self.log_days
+            attempt_id, event, endpoint_id, trigger, outcome_of(result), now, self.log_days
         )
         self.writes.finish(found.path, fields, record)
-        log_attempt(event, result, after.status, trigger)
+        log_attempt(event.get("eventId"), event.get("eventType"), result, after.status, trigger)
         return result
 
     def record_test(
@@ -173,7 +169,7 @@ class Resends:
             event,
             endpoint_id,
             TEST_TRIGGER,
-            _outcome(result),
+            outcome_of(result),
             now,
             self.log_days,
         )
@@ -181,15 +177,6 @@ class Resends:
             self.writes.record((TESTS, api_key_id, "events", event_id), event, record)
         except StoreUnavailable:
             log.warning("test event %s sent but not recorded in the delivery log", event_id)
-        log_attempt(event, result, delivery.status, TEST_TRIGGER)
-
-
-def _outcome(result: SendResult) -> dict[str, Any]:
-    return {
-        "ok": result.ok,
-        "httpStatus": result.http_status,
-        "error": result.error,
-        "durationMs": result.duration_ms,
-        "response": result.response,
-        "failureKind": result.failure_kind,
-    }
+        log_attempt(
+            event.get("eventId"), event.get("eventType"), result, delivery.status, TEST_TRIGGER
+        )
