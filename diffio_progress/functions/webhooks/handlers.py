@@ -29,6 +29,7 @@ from diffio_progress.core.webhook_requests import (
 
 from ..clock import utcnow
 from ..config import Settings
+from ..events.outbox_event import new_event_id
 from ..events.pinned_post import DeliveryError, DeliveryRefused, LookupBusy, PinnedPoster
 from ..http_shell import Call
 from .keys import KeyStore
@@ -115,7 +116,7 @@ class TestEventHandler(_WebhooksHandler):
         deadline: float,
     ) -> dict[str, Any]:
         now = self.clock()
-        event_id = "evt_" + secrets.token_hex(16)
+        event_id = new_event_id()
         payload = test_payload(
             request.event_type,
             api_key_id,
