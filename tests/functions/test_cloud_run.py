@@ -334,7 +334,10 @@ def test_retries_stop_at_the_deadline(
     while not cloud_run_warnings and time.monotonic() < give_up:
         time.sleep(0.05)
     [warning] = cloud_run_warnings
-    assert name in warning.getMessage() and "HTTP 503" in warning.getMessage()
+    message = warning.getMessage()
+    # Why it gave up: the last 503, or, on a busy machine, the last retry that the deadline
+    # cut off mid-request (its read timed out). Either way the warning names the execution.
+    assert name in message and ("HTTP 503" in message or "timed out" in message), message
 
 
 def test_client_is_created_lazily_once_for_all_threads(standin: CloudRunStandIn) -> None:
